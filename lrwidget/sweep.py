@@ -1,0 +1,218 @@
+"""The raw record of one learning-rate sweep.
+
+A :class:`Sweep` stores exactly what was measured — the learning rate and the raw
+loss of every batch — and nothing derived from it.  Smoothing, cut-offs and
+suggestions are computed from it on demand by :func:`lrwidget.analyze`, so a
+saved sweep, a sweep still running and a replayed sweep all go through the same
+code path.
+
+numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from lrwidget._errors import LRWidgetValueError
+
+Status = Literal["running", "done", "diverged", "stopped", "failed"]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+_FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def _as_float_array(name: str, values: Sequence[float] | np.ndarray) -> _FloatArray:
+    array = np.array(values, dtype=np.float64, copy=True)
+    if array.ndim != 1:
+        raise LRWidgetValueError(
+            f"{name} must be a one-dimensional sequence of numbers; got an array of shape "
+            f"{array.shape}. Pass one value per batch, e.g. a list or a 1-D numpy array."
+        )
+    return array
+
+
+class Sweep:
+    """The raw record of one learning-rate range test.
+
+    Attributes are read-only views that always reflect the points recorded so far;
+    a sweep that is still running grows by :meth:`append` (one call per batch).
+
+    Args:
+        num_it: The number of iterations that were *requested*.  fastai's rules skip
+            ``num_it // 10`` points at the start, counted from this number and not from
+            the number actually recorded, so it is part of the record.
+        start_lr: First learning rate of the exponential schedule.
+        end_lr: The schedule's end; the last recorded learning rate is below it.
+        stop_div: Whether the sweep stops when the smoothed loss exceeds four times
+            its minimum (fastai's rule).
+        status: ``"running"``, ``"done"``, ``"diverged"``, ``"stopped"`` or ``"failed"``.
+
+    Example:
+        >>> sweep = Sweep.from_arrays([1e-3, 1e-2, 1e-1], [2.0, 1.5, 3.0], num_it=3)
+        >>> len(sweep), sweep.status
+        (3, 'done')
+    """
+
+    def __init__(
+        self,
+        num_it: int,
+        start_lr: float,
+        end_lr: float,
+        *,
+        stop_div: bool = True,
+        status: Status = "running",
+    ) -> None:
+        if isinstance(num_it, bool) or not isinstance(num_it, int | np.integer) or num_it < 1:
+            raise LRWidgetValueError(
+                f"num_it must be a positive integer (the number of iterations requested); "
+                f"got {num_it!r}. Pass e.g. num_it=100."
+            )
+        _check_status(status)
+        self.num_it = int(num_it)
+        self.start_lr = float(start_lr)
+        self.end_lr = float(end_lr)
+        self.stop_div = bool(stop_div)
+        self.status: Status = status
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        capacity = max(self.num_it, 1)
+        self._lrs = np.empty(capacity, dtype=np.float64)
+        self._losses = np.empty(capacity, dtype=np.float64)
+        self._smooth: np.ndarray | None = None
+        self._length = 0
+
+    # --- building -----------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        lrs: Sequence[float] | np.ndarray,
+        losses: Sequence[float] | np.ndarray,
+        num_it: int | None = None,
+        *,
+        start_lr: float | None = None,
+        end_lr: float | None = None,
+        fastai_smooth_losses: Sequence[float] | np.ndarray | None = None,
+        stop_div: bool = True,
+        status: Status = "done",
+    ) -> Sweep:
+        """Build a finished sweep from plain arrays.
+
+        Args:
+            lrs: Learning rate of each batch.
+            losses: The raw loss of each batch (``learn.loss.mean()``), not smoothed.
+            num_it: Iterations requested; defaults to ``len(lrs)``.
+            start_lr, end_lr: The schedule's ends; default to the first and last LR.
+            fastai_smooth_losses: fastai's own smoothed loss per batch, if known.
+            status: The sweep's ending.
+
+        Raises:
+            LRWidgetValueError: if the arrays differ in length or are not 1-D.
+        """
+        lr_array = _as_float_array("lrs", lrs)
+        loss_array = _as_float_array("losses", losses)
+        if lr_array.shape != loss_array.shape:
+            raise LRWidgetValueError(
+                f"lrs and losses must have the same length; got {len(lr_array)} learning rates "
+                f"and {len(loss_array)} losses. Pass one loss per learning rate."
+            )
+        count = len(lr_array)
+        sweep = cls(
+            num_it=count if num_it is None else num_it,
+            start_lr=start_lr if start_lr is not None else (lr_array[0] if count else math.nan),
+            end_lr=end_lr if end_lr is not None else (lr_array[-1] if count else math.nan),
+            stop_div=stop_div,
+            status=status,
+        )
+        smooth_array = None
+        if fastai_smooth_losses is not None:
+            smooth_array = _as_float_array("fastai_smooth_losses", fastai_smooth_losses)
+            if smooth_array.shape != lr_array.shape:
+                raise LRWidgetValueError(
+                    f"fastai_smooth_losses must have one value per learning rate; got "
+                    f"{len(smooth_array)} for {count} learning rates."
+                )
+        sweep._lrs = lr_array
+        sweep._losses = loss_array
+        sweep._smooth = smooth_array
+        sweep._length = count
+        return sweep
+
+    def append(self, lr: float, loss: float, fastai_smooth_loss: float | None = None) -> None:
+        """Record one batch.  Thread-safe against readers: data is written before the
+        length grows, and arrays handed out earlier are never written again."""
+        with self._lock:
+            index = self._length
+            if index >= len(self._lrs):
+                self._grow()
+            self._lrs[index] = lr
+            self._losses[index] = loss
+            if fastai_smooth_loss is not None:
+                if self._smooth is None:
+                    self._smooth = np.full(len(self._lrs), np.nan)
+                self._smooth[index] = fastai_smooth_loss
+            self._length = index + 1
+
+    def _grow(self) -> None:
+        capacity = max(2 * len(self._lrs), 16)
+        self._lrs = np.concatenate([self._lrs, np.empty(capacity - len(self._lrs))])
+        self._losses = np.concatenate([self._losses, np.empty(capacity - len(self._losses))])
+        if self._smooth is not None:
+            self._smooth = np.concatenate(
+                [self._smooth, np.full(capacity - len(self._smooth), np.nan)]
+            )
+
+    # --- reading ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def lrs(self) -> _FloatArray:
+        """Learning rate of each recorded batch (read-only view)."""
+        return _read_only(self._lrs[: self._length])
+
+    @property
+    def losses(self) -> _FloatArray:
+        """Raw loss of each recorded batch (read-only view)."""
+        return _read_only(self._losses[: self._length])
+
+    @property
+    def fastai_smooth_losses(self) -> _FloatArray | None:
+        """fastai's own smoothed loss per batch (``recorder.losses``), when recorded."""
+        if self._smooth is None:
+            return None
+        return _read_only(self._smooth[: self._length])
+
+    def snapshot(self) -> tuple[_FloatArray, _FloatArray]:
+        """A consistent (lrs, losses) pair, copied, safe to hand to another thread."""
+        with self._lock:
+            count = self._length
+            return self._lrs[:count].copy(), self._losses[:count].copy()
+
+    @property
+    def finished(self) -> bool:
+        """True once the sweep has ended, whatever the ending."""
+        return self.status != "running"
+
+    def __repr__(self) -> str:
+        return (
+            f"Sweep({len(self)} of num_it={self.num_it} points, lr {self.start_lr:.3g}"
+            f"..{self.end_lr:.3g}, status={self.status!r})"
+        )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise LRWidgetValueError(
+            f"status must be one of {', '.join(STATUSES)}; got {status!r}."
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lrwidget._errors import LRWidgetValueError, LRWidgetWarning
+from lrwidget._errors import LRWidgetValueError, LRWidgetWarning, SweepRunningError
 from lrwidget.analysis import Analysis, RuleResult, analyze
 from lrwidget.sweep import Sweep
 
@@ -29,6 +29,7 @@ __all__ = [
     "LRWidgetWarning",
     "RuleResult",
     "Sweep",
+    "SweepRunningError",
     "analyze",
     "run_sweep",
 ]

@@ -13,3 +13,7 @@ class LRWidgetValueError(ValueError):
 
 class LRWidgetWarning(UserWarning):
     """Something recoverable but surprising happened (never raised for normal use)."""
+
+
+class SweepRunningError(RuntimeError):
+    """A Learner was asked to train (or to start a second sweep) while a sweep runs on it."""

@@ -11,7 +11,12 @@ numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
@@ -198,6 +203,34 @@ class Sweep:
         """True once the sweep has ended, whatever the ending."""
         return self.status != "running"
 
+    # --- persistence ---------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the sweep to ``path`` as JSON (never pickle), atomically.
+
+        Every float64 round-trips exactly, NaN and ±inf included.  The file is written to a
+        temporary file in the same folder, then moved into place, so a crash leaves either the
+        old file or the new one.
+
+        Example:
+            >>> Sweep.from_arrays([1e-3], [2.0]).save("sweep.json")  # doctest: +SKIP
+        """
+        _save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Sweep:
+        """Read a sweep written by :meth:`save`.
+
+        Raises:
+            LRWidgetValueError: naming the file and the problem, for a truncated, malformed or
+                foreign file.  Nothing in the file is ever executed.
+        """
+        return _load(path)
+
+    def to_dataframe(self) -> Any:
+        """The sweep as a pandas DataFrame with columns ``lr``, ``loss`` (and
+        ``fastai_smooth_loss`` when recorded).  Needs pandas, imported only here."""
+        return _to_dataframe(self)
+
     def __repr__(self) -> str:
         return (
             f"Sweep({len(self)} of num_it={self.num_it} points, lr {self.start_lr:.3g}"
@@ -213,6 +246,144 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 def _check_status(status: str) -> None:
     if status not in STATUSES:
+        raise LRWidgetValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}.")
+
+
+# --- saving and loading -------------------------------------------------------------------------
+_FORMAT = "lrwidget.sweep"
+_VERSION = 1
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _encode_float(value: float) -> float | str:
+    # JSON has no NaN or infinity; finite floats round-trip exactly through repr.
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _decode_float(path: str, field: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise LRWidgetValueError(f"{path}: {field} holds {value!r}, which is not a number.")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    raise LRWidgetValueError(
+        f"{path}: {field} holds {value!r}; expected a number or one of 'nan', 'inf', '-inf'."
+    )
+
+
+def _decode_floats(path: str, field: str, values: object) -> _FloatArray:
+    if not isinstance(values, list):
+        raise LRWidgetValueError(f"{path}: {field} must be a list of numbers; got {values!r:.80}.")
+    return np.array([_decode_float(path, field, value) for value in values], dtype=np.float64)
+
+
+def _refuse_constant(token: str) -> float:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def _save(sweep: Sweep, path: str | os.PathLike[str]) -> None:
+    lrs, losses = sweep.snapshot()
+    smooth = sweep.fastai_smooth_losses
+    document = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "num_it": sweep.num_it,
+        "start_lr": _encode_float(sweep.start_lr),
+        "end_lr": _encode_float(sweep.end_lr),
+        "stop_div": sweep.stop_div,
+        "status": sweep.status,
+        "error": sweep.error,
+        "lrs": [_encode_float(value) for value in lrs.tolist()],
+        "losses": [_encode_float(value) for value in losses.tolist()],
+        "fastai_smooth_losses": (
+            None
+            if smooth is None
+            else [_encode_float(value) for value in smooth[: len(lrs)].tolist()]
+        ),
+    }
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    handle, temporary = tempfile.mkstemp(prefix=".lrwidget-", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(document, stream, allow_nan=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _load(path: str | os.PathLike[str]) -> Sweep:
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as stream:
+            document = json.load(stream, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as error:
         raise LRWidgetValueError(
-            f"status must be one of {', '.join(STATUSES)}; got {status!r}."
+            f"{name} is not a saved lrwidget sweep: it is not valid JSON ({error}). "
+            "Was it truncated? Save it again with Sweep.save(path)."
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        raise LRWidgetValueError(
+            f"{name} is not a saved lrwidget sweep: expected a JSON object with "
+            f"format={_FORMAT!r}. Save sweeps with Sweep.save(path)."
         )
+    if document.get("version") != _VERSION:
+        raise LRWidgetValueError(
+            f"{name}: unsupported sweep file version {document.get('version')!r}; "
+            f"this lrwidget reads version {_VERSION}."
+        )
+    num_it = document.get("num_it")
+    if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 1:
+        raise LRWidgetValueError(f"{name}: num_it must be a positive integer; got {num_it!r}.")
+    status = document.get("status")
+    if status not in STATUSES:
+        raise LRWidgetValueError(
+            f"{name}: status must be one of {', '.join(STATUSES)}; got {status!r}."
+        )
+    stop_div = document.get("stop_div")
+    if not isinstance(stop_div, bool):
+        raise LRWidgetValueError(f"{name}: stop_div must be true or false; got {stop_div!r}.")
+    error_text = document.get("error")
+    if error_text is not None and not isinstance(error_text, str):
+        raise LRWidgetValueError(f"{name}: error must be a string or null; got {error_text!r:.80}.")
+    lrs = _decode_floats(name, "lrs", document.get("lrs"))
+    losses = _decode_floats(name, "losses", document.get("losses"))
+    smooth_field = document.get("fastai_smooth_losses")
+    smooth = (
+        None if smooth_field is None else _decode_floats(name, "fastai_smooth_losses", smooth_field)
+    )
+    if len(lrs) != len(losses) or (smooth is not None and len(smooth) != len(lrs)):
+        raise LRWidgetValueError(
+            f"{name}: lrs, losses and fastai_smooth_losses must have the same length; got "
+            f"{len(lrs)}, {len(losses)} and {'none' if smooth is None else len(smooth)}."
+        )
+    sweep = Sweep.from_arrays(
+        lrs,
+        losses,
+        num_it,
+        start_lr=_decode_float(name, "start_lr", document.get("start_lr")),
+        end_lr=_decode_float(name, "end_lr", document.get("end_lr")),
+        fastai_smooth_losses=smooth,
+        stop_div=stop_div,
+        status=status,
+    )
+    sweep.error = error_text
+    return sweep
+
+
+def _to_dataframe(sweep: Sweep) -> Any:
+    pd = importlib.import_module("pandas")  # optional dependency, loaded only here
+
+    lrs, losses = sweep.snapshot()
+    columns: dict[str, np.ndarray] = {"lr": lrs, "loss": losses}
+    smooth = sweep.fastai_smooth_losses
+    if smooth is not None:
+        columns["fastai_smooth_loss"] = np.array(smooth[: len(lrs)])
+    return pd.DataFrame(columns)

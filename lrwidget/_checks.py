@@ -1,0 +1,63 @@
+"""Argument checks shared by the adapter, the widget and recorded sweeps.
+
+numpy only: the widget validates a saved sweep's schedule without importing fastai.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from lrwidget._errors import LRWidgetValueError
+
+
+def _real(name: str, value: object, example: str) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a single real number; got {name}={value!r} "
+            f"({type(value).__name__}). lrwidget sweeps one learning rate for all parameter "
+            f"groups: pass a float, e.g. {name}={example}."
+        )
+    return float(value)
+
+
+def check_schedule(start_lr: object, end_lr: object, num_it: object) -> tuple[float, float, int]:
+    """Validate the exponential schedule; returns ``(start_lr, end_lr, num_it)`` as numbers."""
+    start = _real("start_lr", start_lr, "1e-7")
+    if not math.isfinite(start) or start <= 0:
+        raise LRWidgetValueError(
+            f"start_lr must be a finite number > 0; got start_lr={start_lr!r}. The schedule "
+            f"is exponential, so it cannot start at zero, below zero or at infinity: pass "
+            f"e.g. start_lr=1e-7."
+        )
+    end = _real("end_lr", end_lr, "10")
+    if not math.isfinite(end) or end <= start:
+        raise LRWidgetValueError(
+            f"end_lr must be a finite number greater than start_lr={start!r}; got "
+            f"end_lr={end_lr!r}. Pass e.g. end_lr=10 (the schedule rises from start_lr to "
+            f"end_lr)."
+        )
+    if isinstance(num_it, bool | np.bool_) or not isinstance(num_it, numbers.Integral):
+        raise TypeError(
+            f"num_it must be an integer >= 2 (the number of batches to run); got "
+            f"num_it={num_it!r} ({type(num_it).__name__}). Pass e.g. num_it=100."
+        )
+    count = int(num_it)
+    if count < 2:
+        raise LRWidgetValueError(
+            f"num_it must be an integer >= 2 (the number of batches to run); got "
+            f"num_it={num_it!r}. Pass e.g. num_it=100 (fastai's default)."
+        )
+    return start, end, count
+
+
+def check_stop_div(stop_div: object) -> bool:
+    """``stop_div`` must be a real bool: a string such as ``"no"`` would be truthy."""
+    if not isinstance(stop_div, bool | np.bool_):
+        raise TypeError(
+            f"stop_div must be True or False; got stop_div={stop_div!r} "
+            f"({type(stop_div).__name__}). Pass stop_div=True to stop on divergence."
+        )
+    return bool(stop_div)

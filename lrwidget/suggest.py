@@ -1,0 +1,232 @@
+"""fastai's learning-rate suggestion rules, bit-identical and fast.
+
+Each rule has fastai's signature ``rule(lrs, losses, num_it) -> (lr, (x, y))``: ``lrs`` and
+``losses`` are the analysed window as float32 arrays (torch tensors are accepted too, through
+``np.asarray``), ``lr`` is the suggestion and ``(x, y)`` the point fastai plots for it.  Where
+fastai would crash (an empty window, too few points for ``slide``), these raise
+:class:`NoSuggestion` with a plain-language reason instead.
+
+Fidelity notes (measured against fastai 2.8.12 / torch 2.14.1):
+
+* ``valley`` is fastai's O(n²) longest strictly decreasing subsequence, done in O(n log n) by
+  patience sorting.  fastai moves the end only on a strictly longer run and sets
+  ``start = end - length`` then, so ``start`` can be -1 and the index can be -1 (the *last*
+  point, a Python negative index); with no decreasing pair both stay 0.  All of it is mirrored.
+* ``steep`` divides float32 loss steps by float32 steps of ``log(lr)``.  torch's float32 ``log``
+  is Intel MKL's ``vsLn`` (high-accuracy mode): not correctly rounded, and proprietary, so no
+  numpy formula matches it everywhere (float64-then-round disagrees by one unit in the last place
+  on about 1 in 10,000 learning rates).  When torch is *already imported* (always the case next to
+  a fastai Learner) its ``log`` is used and the rule is exact; otherwise the correctly rounded
+  log is used, and the answer can differ from fastai's only when two slopes are within ~1e-5
+  relative of each other.  This module never imports torch itself.
+
+numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Float32Array = np.ndarray[Any, np.dtype[np.float32]]
+Point = tuple[float, float]
+Rule = Callable[..., tuple[float, Point]]
+
+
+class NoSuggestion(ValueError):
+    """A rule cannot give an answer on this window; the message says why in plain words."""
+
+
+def _float32(values: Any) -> Float32Array:
+    return np.ascontiguousarray(np.asarray(values), dtype=np.float32).reshape(-1)
+
+
+def natural_log32(lrs: Any) -> Float32Array:
+    """float32 natural log of ``lrs`` as fastai's ``steep`` gets it from torch.
+
+    Uses torch's own ``log`` when torch is already imported (exact), else float64 log rounded
+    to float32.  Never imports torch.
+    """
+    values = _float32(lrs)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            result: Float32Array = torch.from_numpy(values.copy()).log().numpy()
+            return result
+        except (AttributeError, RuntimeError, TypeError):  # a stub or partial torch module
+            pass
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values.astype(np.float64)).astype(np.float32)
+
+
+def log10_32(lrs: Any) -> Float32Array:
+    """float32 base-10 log of ``lrs`` (used for slopes in the centred mode)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(_float32(lrs).astype(np.float64)).astype(np.float32)
+
+
+def nearest_index(lrs: Float32Array, lr: float) -> int:
+    """First index whose learning rate is closest to ``lr``, as fastai's
+    ``min(range(len(lrs)), key=lambda i: abs(lrs[i] - lr))`` on float32 tensors."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        distance = np.abs(lrs - np.float32(lr))
+    if not np.isnan(distance).any():
+        return int(np.argmin(distance))
+    # Python's min keeps the first key and replaces it only by a strictly smaller one.
+    best = 0
+    for index in range(1, len(distance)):
+        if distance[index] < distance[best]:
+            best = index
+    return best
+
+
+def _require(name: str, needed: int, got: int) -> None:
+    if got < needed:
+        plural = "point" if needed == 1 else "points"
+        raise NoSuggestion(f"{name} needs at least {needed} {plural} in the window; got {got}")
+
+
+def minimum(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
+    """One tenth of the learning rate at the lowest smoothed loss.
+
+    Returns ``(lr_at_min / 10, (lr_at_min, loss))``: fastai plots the minimum itself.
+    A NaN in ``losses`` counts as the minimum (torch's ``argmin``).
+
+    Example:
+        >>> lr, point = minimum([1e-3, 1e-2, 1e-1], [2.0, 1.0, 3.0], 3)
+        >>> round(lr, 6), point[1]
+        (0.001, 1.0)
+    """
+    lr_array, loss_array = _float32(lrs), _float32(losses)
+    _require("minimum", 1, len(loss_array))
+    lr_min = float(lr_array[int(np.argmin(loss_array))])
+    nearest = nearest_index(lr_array, lr_min)
+    return lr_min / 10, (lr_min, float(loss_array[nearest]))
+
+
+def _steep(lrs: Any, losses: Any, logarithm: Callable[[Any], Float32Array]) -> tuple[float, Point]:
+    lr_array, loss_array = _float32(lrs), _float32(losses)
+    _require("steep", 2, len(loss_array))
+    logs = logarithm(lr_array)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        slopes = (loss_array[1:] - loss_array[:-1]) / (logs[1:] - logs[:-1])
+    lr_steep = float(lr_array[int(np.argmin(slopes))])
+    nearest = nearest_index(lr_array, lr_steep)
+    return lr_steep, (lr_steep, float(loss_array[nearest]))
+
+
+def steep(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
+    """The learning rate at the left end of the steepest descent of loss against log(lr).
+
+    Returns ``(lr, (lr, loss))``.  Ties go to the first; a NaN slope wins (torch's argmin).
+    """
+    return _steep(lrs, losses, natural_log32)
+
+
+def steep_log10(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
+    """:func:`steep` with slopes against log10(lr) (the centred mode); same argmin in exact
+    arithmetic, but rounding can break exact ties differently from fastai."""
+    return _steep(lrs, losses, log10_32)
+
+
+def valley_index(losses: Any) -> int:
+    """fastai's ``valley`` index into ``losses`` (may be -1, meaning the last point).
+
+    Longest strictly decreasing subsequence by patience sorting; NaN never compares, so a NaN
+    point neither extends nor ends a run (as in fastai's ``<``).
+    """
+    values = _float32(losses)
+    count = len(values)
+    _require("valley", 1, count)
+    negated = (-values.astype(np.float64)).tolist()
+    tails: list[float] = []
+    length = 0
+    end = 0
+    append = tails.append
+    for index, value in enumerate(negated):
+        if value != value:  # NaN
+            continue
+        position = bisect_left(tails, value)
+        if position == length:
+            append(value)
+            length += 1
+            end = index
+        else:
+            tails[position] = value
+    start = 0 if length <= 1 else end - length
+    if length <= 1:
+        end = 0
+    sections = (end - start) / 3
+    return start + int(sections) + int(sections / 2)
+
+
+def valley(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
+    """About a third into the longest valley (strictly decreasing run, not contiguous).
+
+    Returns ``(lr, (lr, loss))`` at fastai's index, including fastai's quirks.
+
+    Example:
+        >>> valley([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], 4)
+        (2.0, (2.0, 3.0))
+    """
+    lr_array, loss_array = _float32(lrs), _float32(losses)
+    index = valley_index(loss_array)
+    return float(lr_array[index]), (float(lr_array[index]), float(loss_array[index]))
+
+
+def slide_position(losses: Any, lr_diff: int = 15, thresh: float = 0.005) -> int:
+    """Index (>= 0) of fastai's ``slide`` learning rate (before ``adjust_value``)."""
+    loss_array = _float32(losses)
+    count = len(loss_array)
+    _require("slide", lr_diff + 1, count)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gradient = np.gradient(loss_array)
+    right = np.arange(count - 1, lr_diff - 1, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        keep_going = np.abs(gradient[right] - gradient[right - lr_diff]) > thresh
+    stops = np.flatnonzero(~keep_going)
+    iterations = len(right) if len(stops) == 0 else int(stops[0])
+    if iterations == 0:
+        return count - 1 - lr_diff
+    return int(right[iterations - 1]) - lr_diff
+
+
+def slide(
+    lrs: Any,
+    losses: Any,
+    num_it: int,
+    lr_diff: int = 15,
+    thresh: float = 0.005,
+    adjust_value: float = 1.0,
+) -> tuple[float, Point]:
+    """fastai's interval slide rule: walk left until the loss gradient ``lr_diff`` points apart
+    differs by at most ``thresh``; suggest the learning rate there times ``adjust_value``.
+
+    Returns ``(lr, (lr, loss interpolated at lr on a log10 axis))``.  Needs ``lr_diff + 1``
+    points (fastai raises IndexError below that).
+    """
+    lr_array, loss_array = _float32(lrs), _float32(losses)
+    position = slide_position(loss_array, lr_diff, thresh)
+    suggestion = float(lr_array[position]) * adjust_value
+    with np.errstate(divide="ignore", invalid="ignore"):
+        height = float(np.interp(np.log10(suggestion), np.log10(lr_array), loss_array))
+    return suggestion, (suggestion, height)
+
+
+RULES: dict[str, Rule] = {
+    "minimum": minimum,
+    "steep": steep,
+    "valley": valley,
+    "slide": slide,
+}
+
+EXPLANATIONS: dict[str, str] = {
+    "minimum": "a tenth of the learning rate where the smoothed loss is lowest",
+    "steep": "where the smoothed loss falls fastest against log(lr)",
+    "valley": "a third of the way into the longest stretch where the loss keeps falling",
+    "slide": "the highest lr where the loss gradient stops changing over a 15-point window",
+}

@@ -1,0 +1,24 @@
+"""The numpy core must not pull in fastai, torch or the widget stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("fastai", "torch", "ipywidgets", "bqplot", "traitlets")
+
+
+def test_core_modules_import_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "import lrwidget.sweep, lrwidget.smoothing, lrwidget.suggest, lrwidget.analysis\n"
+        "from lrwidget import Sweep, analyze\n"
+        "lrs = [1e-3 * 1.2**i for i in range(40)]\n"
+        "analyze(Sweep.from_arrays(lrs, [2.0 - i / 50 for i in range(40)]))\n"
+        f"heavy = [name for name in {HEAVY!r} if name in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"

@@ -1,0 +1,143 @@
+"""lrwidget.smoothing: fastai's EMA bit for bit, and the zero-lag centred option."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrwidget import smoothing
+
+torch = pytest.importorskip("torch")
+
+
+def torch_reference(raw: np.ndarray, beta: float) -> np.ndarray:
+    """fastai's AvgSmoothLoss, step by step on 0-d float32 tensors."""
+    value = torch.tensor(0.0)
+    out = []
+    for count, loss in enumerate(np.asarray(raw, dtype=np.float32), start=1):
+        value = torch.lerp(torch.tensor(loss), value, beta)
+        out.append((value / (1 - beta**count)).item())
+    return np.array(out, dtype=np.float32)
+
+
+def same(left: np.ndarray, right: np.ndarray) -> bool:
+    """Equal values, NaN where NaN (any payload), and the same sign of zero."""
+    finite = ~np.isnan(left)
+    return bool(np.array_equal(left, right, equal_nan=True)) and bool(
+        np.array_equal(np.signbit(left[finite]), np.signbit(right[finite]))
+    )
+
+
+EXTREMES = [0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, 1e-38, np.inf, -np.inf, np.nan]
+finite_or_extreme = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, width=32),
+    st.floats(width=32, allow_nan=True, allow_infinity=True),
+    st.sampled_from(EXTREMES),
+)
+
+
+def test_known_answer_constant_curve() -> None:
+    # Not exactly 3: fastai's float32 lerp and division round (3 * 0.02f / 0.02 != 3).
+    weight = np.float32(0.98) - np.float32(1)
+    first = np.float32(np.float64(weight) * -3.0)  # fma(w - 1, 0 - 3, 0)
+    expected = first / np.float32(1 - 0.98)
+    assert smoothing.ema([3.0])[0] == expected == np.float32(2.999997138977051)
+    assert smoothing.ema([3.0] * 5).tolist() == [float(expected)] * 5
+
+
+def test_known_answer_first_value_is_debiased_raw() -> None:
+    # lerp(raw, 0, w) = (w - 1) * (0 - raw) = 0.02 * raw, divided by 1 - 0.98 -> raw (rounded).
+    assert smoothing.ema([2.0])[0] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_empty_and_dtype() -> None:
+    result = smoothing.ema([])
+    assert result.dtype == np.float32 and len(result) == 0
+
+
+def test_nan_propagates_like_fastai() -> None:
+    result = smoothing.ema([1.0, np.nan, 1.0])
+    assert np.isnan(result[1:]).all() and np.isfinite(result[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    raw=st.lists(finite_or_extreme, min_size=0, max_size=60),
+    beta=st.sampled_from([0.98, 0.0, 0.3, 0.5, 0.9, 0.99, 0.4999]),
+)
+def test_ema_matches_torch_bit_for_bit(raw: list[float], beta: float) -> None:
+    assert same(smoothing.ema(raw, beta), torch_reference(np.array(raw), beta))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), beta=st.sampled_from([0.98, 0.9, 0.3]))
+def test_chunked_path_matches_torch(seed: int, beta: float) -> None:
+    """Long sweeps take the chunked candidate; the verification makes it exact."""
+    rng = np.random.default_rng(seed)
+    count = smoothing._LOOP_LIMIT + int(rng.integers(1, 3_000))
+    trend = np.exp(-np.linspace(0, 5, count)) + 1
+    raw = (trend + 0.3 * rng.standard_normal(count)).astype(np.float32)
+    if rng.random() < 0.3:
+        raw[rng.integers(0, count)] = rng.choice([np.inf, np.nan, 1e30])
+    expected = torch_reference(raw, beta)
+    assert same(smoothing.ema(raw, beta), expected)
+
+
+def test_fused_multiply_add_is_exact_on_hard_cases() -> None:
+    """Random products and sums against torch's lerp (which is one fused multiply-add)."""
+    rng = np.random.default_rng(0)
+    count = 200_000
+    start = (rng.standard_normal(count) * np.exp(rng.uniform(-30, 30, count))).astype(np.float32)
+    end = (rng.standard_normal(count) * np.exp(rng.uniform(-30, 30, count))).astype(np.float32)
+    for weight in (0.98, 0.3):
+        coefficient, base_is_state = smoothing._lerp_parameters(weight)
+        ours = smoothing._exact_steps(end, start, coefficient, base_is_state)
+        theirs = torch.lerp(torch.from_numpy(start), torch.from_numpy(end), weight).numpy()
+        assert same(ours, theirs)
+
+
+def test_divisors_match_python_pow() -> None:
+    for beta in (0.98, 0.5, 0.999):
+        expected = np.array([1 - beta**k for k in range(1, 3001)]).astype(np.float32)
+        assert np.array_equal(smoothing._divisors(beta, 3000), expected)
+
+
+def test_centred_keeps_a_symmetric_bump_in_place() -> None:
+    positions = np.arange(401)
+    bump = 1.0 + np.exp(-(((positions - 200) / 15.0) ** 2))
+    result = smoothing.centred(bump, 0.9)
+    assert int(np.argmax(result)) == 200
+    assert int(np.argmax(smoothing.ema(bump, 0.9))) > 200  # the fastai curve lags
+
+
+def test_centred_keeps_non_finite_points_local() -> None:
+    raw = np.array([1.0, 2.0, np.nan, 2.0, np.inf, 1.0])
+    result = smoothing.centred(raw, 0.5)
+    assert np.isnan(result[2]) and result[4] == np.inf
+    assert np.isfinite(result[[0, 1, 3, 5]]).all()
+
+
+def test_centred_constant_and_empty() -> None:
+    assert smoothing.centred([2.0] * 50, 0.98).tolist() == pytest.approx([2.0] * 50)
+    assert len(smoothing.centred([], 0.98)) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(raw=st.lists(finite_or_extreme, min_size=1, max_size=40))
+def test_ema_matches_fastai_avg_smooth_loss(raw: list[float]) -> None:
+    """Against fastai's own metric class, fed as the Recorder feeds it."""
+    from types import SimpleNamespace
+
+    from fastai.learner import AvgSmoothLoss
+
+    metric = AvgSmoothLoss(beta=0.98)
+    metric.reset()
+    values, recorded = [], []
+    for loss in np.array(raw, dtype=np.float32):
+        metric.accumulate(SimpleNamespace(loss=torch.tensor(loss)))
+        values.append(metric.value.item())
+        # What a Sweep records: learn.loss.mean() (which turns -0.0 into +0.0).
+        recorded.append(torch.tensor(loss).mean().item())
+    assert same(smoothing.ema(recorded), np.array(values, dtype=np.float32))

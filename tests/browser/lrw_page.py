@@ -1,0 +1,225 @@
+"""Reading an lrwidget.LRFinderWidget from the page (JupyterLab or Voila alike).
+
+Only the DOM contract is used: the ``lrw-*`` classes, the readout table's ``data-*``
+attributes, and bqplot's SVG (marks are ``g`` groups; Scatter points are ``path.dot``;
+Lines curves are ``path.line``; Label texts are ``text`` elements).  Rules are matched to
+their chart marks by colour: the readout row's ``●`` has the rule's colour, as do its vertical
+marker line and its label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupyter_harness as harness
+
+FINISHED = ("done", "diverged", "stopped", "failed")
+
+# Installs window.__lrwState() and a sampler that records every distinct readout state.
+SAMPLER_JS = r"""
+() => {
+  if (window.__lrwSampler) return true;
+  const marks = () => {
+    const group = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+    return group ? Array.from(group.children) : [];
+  };
+  window.__lrwRawDots = () => {
+    // The raw-loss Scatter is the only Scatter with small dots.
+    let best = null;
+    for (const mark of marks()) {
+      const dots = mark.querySelectorAll('path.dot');
+      if (!dots.length) continue;
+      const width = dots[0].getBoundingClientRect().width;
+      if (best === null || width < best.width) best = {width, count: dots.length};
+    }
+    return best ? best.count : 0;
+  };
+  window.__lrwState = () => {
+    const table = document.querySelector('.lrw-readout table');
+    if (!table) return null;
+    const rows = Array.from(table.querySelectorAll('tr[data-rule]')).map((row) => ({
+      rule: row.dataset.rule,
+      lr: row.dataset.lr,
+      x: row.dataset.x,
+      color: getComputedStyle(row.querySelector('span') || row).color,
+    }));
+    return {
+      points: Number(table.dataset.points),
+      status: table.dataset.status,
+      rows,
+      key: rows.map((r) => r.rule + '=' + r.lr).join(';'),
+      dots: window.__lrwRawDots(),
+      t: performance.now(),
+    };
+  };
+  window.__lrwSeen = [];
+  window.__lrwSampler = setInterval(() => {
+    const state = window.__lrwState();
+    if (!state) return;
+    const last = window.__lrwSeen[window.__lrwSeen.length - 1];
+    if (!last || last.points !== state.points || last.status !== state.status
+        || last.key !== state.key || last.dots !== state.dots) {
+      window.__lrwSeen.push(state);
+    }
+  }, 50);
+  return true;
+}
+"""
+
+# For each readout row with a marker: the vertical marker lines of the row's colour (pixel x),
+# and the label texts of the chart.
+MARKERS_JS = r"""
+() => {
+  const group = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  if (!group) return null;
+  const vertical = [];
+  for (const path of group.querySelectorAll('path.line')) {
+    const r = path.getBoundingClientRect();
+    if (r.width <= 0.5 && r.height > 50) {
+      vertical.push({x: r.x + r.width / 2, color: getComputedStyle(path).stroke});
+    }
+  }
+  const labels = [];
+  for (const text of group.querySelectorAll('text')) {
+    const match = /^(\S+) ([0-9.]+e[+-]\d+)$/.exec(text.textContent.trim());
+    if (match) labels.push({rule: match[1], value: match[2],
+                            color: getComputedStyle(text).fill});
+  }
+  return {vertical, labels, state: window.__lrwState()};
+}
+"""
+
+
+@dataclass(frozen=True)
+class ReadoutRow:
+    """One ``<tr data-rule>`` of the readout."""
+
+    rule: str
+    lr: float | None
+    x: float | None
+    color: str
+
+
+def _float(text: str | None) -> float | None:
+    return float(text) if text else None
+
+
+def install_sampler(page: Any) -> None:
+    """Start recording every distinct readout state (points, status, suggestions, raw dots)."""
+    page.evaluate(SAMPLER_JS)
+
+
+def seen(page: Any) -> list[dict[str, Any]]:
+    """The readout states recorded by the sampler so far."""
+    return list(page.evaluate("() => window.__lrwSeen || []"))
+
+
+def state(page: Any) -> dict[str, Any] | None:
+    """The readout's current state (None before the widget is drawn)."""
+    page.evaluate(SAMPLER_JS)
+    value = page.evaluate("() => window.__lrwState()")
+    return None if value is None else dict(value)
+
+
+def rows(page: Any) -> list[ReadoutRow]:
+    """The readout's rule rows."""
+    current = state(page) or {"rows": []}
+    return [
+        ReadoutRow(row["rule"], _float(row["lr"]), _float(row["x"]), row["color"])
+        for row in current["rows"]
+    ]
+
+
+def wait_state(page: Any, condition_js: str, timeout_ms: float = 120_000) -> dict[str, Any]:
+    """Poll until ``condition_js`` (a JS expression over ``s``, the state) holds; return ``s``."""
+    page.evaluate(SAMPLER_JS)
+    handle = page.wait_for_function(
+        f"() => {{ const s = window.__lrwState(); return s && ({condition_js}) && s; }}",
+        polling=harness.POLL_MS,
+        timeout=timeout_ms,
+    )
+    return dict(handle.json_value())
+
+
+def wait_finished(page: Any, timeout_ms: float = 180_000) -> dict[str, Any]:
+    """Wait for the readout to report a finished sweep."""
+    statuses = ", ".join(f"'{status}'" for status in FINISHED)
+    return wait_state(page, f"[{statuses}].includes(s.status)", timeout_ms)
+
+
+def wait_readout_change(page: Any, before_key: str, timeout_ms: float = 30_000) -> dict[str, Any]:
+    """Wait until the suggestions in the readout differ from ``before_key``."""
+    return wait_state(page, f"s.key !== {before_key!r}", timeout_ms)
+
+
+def marker_report(page: Any, axis: harness.LogAxis) -> list[str]:
+    """Mismatches between the readout and the chart; empty when every marker sits right.
+
+    For each row with an LR: a vertical line of the row's colour must sit at the pixel of its
+    ``data-x`` (±1 px, through the fixed log axis read from the ticks), ``data-x`` must equal
+    ``data-lr``, and the chart label ``"rule 1.23e-03"`` must print ``data-lr``.
+    """
+    found = page.evaluate(MARKERS_JS)
+    if found is None or found["state"] is None:
+        return ["no figure or no readout"]
+    problems: list[str] = []
+    for row in found["state"]["rows"]:
+        lr, x = _float(row["lr"]), _float(row["x"])
+        if lr is None:
+            continue
+        if x is None or x != lr:
+            problems.append(f"{row['rule']}: data-x {row['x']} != data-lr {row['lr']}")
+            continue
+        expected_px = axis.to_px(x)
+        lines = [line["x"] for line in found["vertical"] if line["color"] == row["color"]]
+        if not any(abs(px - expected_px) <= 1.0 for px in lines):
+            problems.append(
+                f"{row['rule']}: no {row['color']} marker at {expected_px:.1f} px "
+                f"(lr {lr:.4g}); lines of that colour at {[round(p, 1) for p in lines]} "
+                f"= lr {[f'{axis.to_value(p):.4g}' for p in lines]}"
+            )
+        labels = [label["value"] for label in found["labels"] if label["rule"] == row["rule"]]
+        if f"{lr:.2e}" not in labels:
+            problems.append(f"{row['rule']}: label shows {labels}, readout {lr:.2e}")
+    return problems
+
+
+def assert_markers_match(page: Any, figure: str = ".lrw-figure", timeout_s: float = 10.0) -> None:
+    """Poll until every suggestion marker sits at its readout value; fail with the details."""
+    deadline = time.monotonic() + timeout_s
+    problems = ["not checked"]
+    while time.monotonic() < deadline:
+        axis = harness.read_log_x_axis(page, figure)
+        problems = marker_report(page, axis)
+        if not problems:
+            return
+        page.wait_for_timeout(harness.POLL_MS)
+    raise AssertionError("chart markers disagree with the readout:\n" + "\n".join(problems))
+
+
+def drag_slider_to(page: Any, selector: str, fraction: float, steps: int = 10) -> None:
+    """Drag the noUi handle of slider ``selector`` to ``fraction`` of its track."""
+    track = page.locator(f"{selector} .noUi-base, {selector} .noUi-target").first
+    track.scroll_into_view_if_needed()
+    track_box = track.bounding_box()
+    handle_box = page.locator(f"{selector} .noUi-handle").first.bounding_box()
+    if track_box is None or handle_box is None:
+        raise harness.PageError(f"slider {selector} is not visible")
+    x = handle_box["x"] + handle_box["width"] / 2
+    y = handle_box["y"] + handle_box["height"] / 2
+    target = track_box["x"] + fraction * track_box["width"]
+    harness.drag(page, x, y, target - x, 0, steps)
+
+
+def slider_readout(page: Any, selector: str) -> str:
+    """The text the slider shows next to its track."""
+    return str(page.locator(f"{selector} .widget-readout").first.inner_text()).strip()
+
+
+def screenshot_ok(path: Path, minimum_bytes: int = 20_000) -> bool:
+    """A PNG that is not blank: big enough to hold a drawn chart."""
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= minimum_bytes

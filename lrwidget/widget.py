@@ -47,6 +47,8 @@ SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
 CUSTOM = "custom"
 #: Streaming updates are at least this far apart (at most 20 per second).
 UPDATE_INTERVAL = 0.05
+#: Streamed redraws may use at most 1/DRAW_SHARE of the wall time (see _next_stream_time).
+DRAW_SHARE = 5.0
 _BETA_MAX = 0.999
 _DIV_MIN, _DIV_MAX, _DIV_DEFAULT = 1.5, 10.0, 4.0
 
@@ -179,9 +181,12 @@ class LRFinderWidget(widgets.VBox):
         self._error: BaseException | None = None
         self._background_error: BaseException | None = None
         self._notice = ""
+        # A refused Run click is news only while the sweep that caused it runs.
+        self._run_refused = ""
         self._started_at: float | None = None
         self._ended_at: float | None = None
         self._last_update = -math.inf
+        self._last_draw_seconds = 0.0
         self._timer: threading.Timer | None = None
         self._timer_token = 0
         self._analysis_cache: tuple[tuple[Any, ...], Analysis | None, str | None] | None = None
@@ -510,7 +515,7 @@ class LRFinderWidget(widgets.VBox):
         try:
             self.start()
         except RuntimeError as error:
-            self._notice = str(error)
+            self._run_refused = str(error)
             self._refresh()
 
     def _on_stop_clicked(self, _button: Any) -> None:
@@ -714,6 +719,7 @@ class LRFinderWidget(widgets.VBox):
                         sweep.status = "failed"
                         sweep.error = f"{type(error).__name__}: {error}"
                 self._ended_at = time.perf_counter()
+                self._run_refused = ""
                 self._cancel_timer()
             try:
                 self._final_update()
@@ -727,31 +733,30 @@ class LRFinderWidget(widgets.VBox):
         self._stream_update()
 
     def _stream_update(self) -> None:
-        """Redraw now if the last update is old enough, else make sure a timer will.
+        """After each batch (worker thread): make sure a redraw is scheduled.
 
-        The check runs under the draw lock, so a redraw in progress (the timer's, or a
-        control's) counts: two updates are never closer than UPDATE_INTERVAL.
+        The redraw itself runs on a timer thread, never on the worker, so drawing never
+        delays the next batch.  A timer already pending will pick up this batch's point.
         """
-        with self._draw_lock:
-            if self._schedule_if_too_soon():
-                return
-            self._refresh()
-
-    def _schedule_if_too_soon(self) -> bool:
-        """True (and a trailing-edge timer armed) when an update now would come too soon."""
         with self._lock:
-            wait = self._last_update + UPDATE_INTERVAL - time.perf_counter()
-            if wait <= 0:
-                self._cancel_timer()
-                return False
-            if self._timer is None:
-                self._timer_token += 1
-                timer = threading.Timer(wait, self._timer_fired, args=(self._timer_token,))
-                timer.daemon = True
-                timer.name = "lrwidget-update"
-                self._timer = timer
-                timer.start()
-            return True
+            if self._timer is not None:
+                return
+            wait = max(0.0, self._next_stream_time() - time.perf_counter())
+            self._timer_token += 1
+            timer = threading.Timer(wait, self._timer_fired, args=(self._timer_token,))
+            timer.daemon = True
+            timer.name = "lrwidget-update"
+            self._timer = timer
+            timer.start()
+
+    def _next_stream_time(self) -> float:
+        """When the next streamed update may go out (call with ``_lock`` held).
+
+        At most one update per UPDATE_INTERVAL, and drawing may take at most
+        1/DRAW_SHARE of the time: with many thousand points a redraw costs 10-20 ms of the
+        GIL, which would otherwise slow the sweep itself down.
+        """
+        return self._last_update + max(UPDATE_INTERVAL, DRAW_SHARE * self._last_draw_seconds)
 
     def _timer_fired(self, token: int) -> None:
         try:
@@ -760,7 +765,10 @@ class LRFinderWidget(widgets.VBox):
                     if token != self._timer_token or self._timer is None:
                         return
                     self._timer = None
-                if self._schedule_if_too_soon():
+                    too_soon = self._next_stream_time() > time.perf_counter()
+                if too_soon:
+                    # A control's redraw went out meanwhile: keep the spacing.
+                    self._stream_update()
                     return
                 self._refresh()
         except Exception as caught:
@@ -777,7 +785,8 @@ class LRFinderWidget(widgets.VBox):
     def _final_update(self) -> None:
         with self._draw_lock:
             # Keep the spacing even for the last update, which is always sent.
-            wait = self._last_update + UPDATE_INTERVAL - time.perf_counter()
+            with self._lock:
+                wait = self._next_stream_time() - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
             self._refresh()
@@ -828,6 +837,7 @@ class LRFinderWidget(widgets.VBox):
         if not getattr(self, "_ready", False):
             return
         with self._draw_lock:
+            began = time.perf_counter()
             with self._lock:
                 sweep = self._sweep
             analysis, message = self._analyze()
@@ -869,6 +879,7 @@ class LRFinderWidget(widgets.VBox):
                 self.messages_sent += sent
             with self._lock:
                 self._last_update = time.perf_counter()
+                self._last_draw_seconds = self._last_update - began
 
     @staticmethod
     def _set_value(control: widgets.Widget, value: Any) -> int:
@@ -925,6 +936,8 @@ class LRFinderWidget(widgets.VBox):
             text += f" — error while drawing: {html.escape(repr(background))}"
         if self._notice:
             text += f" — {html.escape(self._notice)}"
+        if self._run_refused and status == "running":
+            text += f" — {html.escape(self._run_refused)}"
         return f'<span data-status="{status}">{text}</span>'
 
     def _readout(self, analysis: Analysis | None, message: str | None, view: ChartView) -> str:

@@ -1,0 +1,540 @@
+"""The widget half of the fault matrix: LRFinderWidget's background sweep, however it ends.
+
+For every ending — finished, diverged, Stop (from code and as a browser click) at the first,
+a middle and the last batch, KeyboardInterrupt / CUDA-style out-of-memory in the forward, an
+exception in the loss, NaN from the first batch or mid-sweep, inf loss, a user's callback that
+raises — the Learner is bit-for-bit as it was, the points recorded so far are kept and shown
+with the right status (what the fake comm last sent to the browser, not only the Python
+state), the original exception object reaches ``wait()`` and no file is written.
+
+Then concurrency and load: a second start refused, ``learn.fit`` from other threads refused
+while the sweep completes correctly, two widgets sweeping at once, and a 10,000-batch stream
+with a bounded message rate and live controls.
+
+The fault-injecting models/losses/callbacks and the bit-exact snapshot come from
+``tests/learners.py`` and ``tests/test_faults.py`` (the adapter's half of the matrix).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from fake_comm import CommRecorder, SentMessage, browser_update, click
+from fastai.callback.core import Callback
+from learners import BUILDERS, assert_unchanged, user_state
+from test_faults import (
+    NUM_IT,
+    Arm,
+    _diverged,
+    _finished,
+    _inf_loss,
+    _learner_callback_raises,
+    _listing,
+    _loss_raises,
+    _model_raises,
+    _nan_from,
+    _setup,
+)
+
+from lrwidget._errors import LRWidgetValueError, SweepRunningError
+from lrwidget._fastai import run_sweep
+from lrwidget.analysis import analyze
+from lrwidget.sweep import Sweep
+from lrwidget.widget import UPDATE_INTERVAL, LRFinderWidget
+
+pytestmark = pytest.mark.fastai
+
+START_LR, END_LR = 1e-4, 1.0
+TIMEOUT = 60.0  # generous: a stuck worker fails the test instead of hanging it
+
+
+@pytest.fixture
+def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
+    """Every widget created in the test records what it sends (tests/fake_comm.py)."""
+    return CommRecorder().install(monkeypatch)
+
+
+class PauseAt(Callback):
+    """A user's callback that holds the sweep on its ``at``-th training batch (before the
+    recorder sees it) until the test releases it, so the test can act at a known batch.
+
+    State lives in containers and events held by reference: restoring the callback's
+    attributes after the sweep leaves them alone.
+    """
+
+    order = 30
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.seen = at, [0]
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def after_batch(self) -> None:
+        if not self.learn.training:
+            return
+        self.seen[0] += 1
+        if self.seen[0] == self.at:
+            self.reached.set()
+            if not self.release.wait(TIMEOUT):
+                raise TimeoutError("the test never released the paused sweep")
+
+
+def _widget(learn: Any, **settings: Any) -> LRFinderWidget:
+    return LRFinderWidget(learn, start_lr=START_LR, end_lr=END_LR, num_it=NUM_IT, **settings)
+
+
+def _last_sent(recorder: CommRecorder, widget: Any, key: str = "value") -> Any:
+    """The last value of ``key`` the browser received for ``widget`` (open or update)."""
+    for message in reversed(recorder.sent_to(widget, kind=None)):
+        if key in message.keys:
+            return message.state[key]
+    raise AssertionError(f"{key!r} was never sent for {type(widget).__name__}")
+
+
+def _readout_attributes(readout: str) -> tuple[int, str]:
+    found = re.search(r'data-points="(\d+)" data-status="(\w+)"', readout)
+    assert found is not None, readout
+    return int(found.group(1)), found.group(2)
+
+
+def _rule_lr(readout: str, rule: str) -> float | None:
+    found = re.search(rf'data-rule="{rule}" data-lr="([^"]*)"', readout)
+    assert found is not None, readout
+    return float(found.group(1)) if found.group(1) else None
+
+
+def _schedule(points: int, num_it: int = NUM_IT) -> list[float]:
+    return [START_LR * (END_LR / START_LR) ** (i / num_it) for i in range(points)]
+
+
+def _expected_suggestions(sweep: Sweep) -> Any:
+    try:
+        return analyze(sweep, methods=("minimum", "steep", "valley", "slide")).suggestions
+    except LRWidgetValueError:  # too few points for the default cut-offs: nothing to suggest
+        return None
+
+
+def _assert_shown(recorder: CommRecorder, widget: LRFinderWidget, status: str, points: int) -> None:
+    """What the browser was last sent matches the kept sweep: status, points, chart."""
+    sweep = widget.sweep
+    assert sweep is not None
+    status_html = _last_sent(recorder, widget._status_html)
+    assert status_html == widget._status_html.value  # the browser is not left stale
+    assert f'data-status="{status}"' in status_html, status_html
+    if status == "failed":
+        assert sweep.error is not None and html.escape(sweep.error) in status_html
+    readout = _last_sent(recorder, widget._readout_html)
+    assert readout == widget._readout_html.value
+    assert _readout_attributes(readout) == (points, status)
+    np.testing.assert_array_equal(_last_sent(recorder, widget._chart.raw, "x"), sweep.lrs)
+    np.testing.assert_array_equal(_last_sent(recorder, widget._chart.raw, "y"), sweep.losses)
+    assert _last_sent(recorder, widget._progress) == points
+    bar_style = {"done": "success", "diverged": "warning", "stopped": "info", "failed": "danger"}
+    assert _last_sent(recorder, widget._progress, "bar_style") == bar_style[status]
+    assert _last_sent(recorder, widget._stop_button, "disabled") is True
+    # the readout's suggestions are those of the kept points
+    suggestions = _expected_suggestions(sweep)
+    assert widget.suggestions == suggestions
+    if suggestions is not None:
+        assert _rule_lr(readout, "valley") == suggestions.valley
+
+
+# --- endings ------------------------------------------------------------------------------
+
+# (arm, learner kind, status, points kept).  One learner per ending: the adapter's matrix
+# (tests/test_faults.py) already runs every ending on all three; here they rotate.
+ENDINGS = [
+    pytest.param(_finished, "digits", "done", NUM_IT, id="finished"),
+    pytest.param(_diverged, "regression", "diverged", 8, id="diverged"),
+    pytest.param(
+        _model_raises(KeyboardInterrupt()), "synthetic", "stopped", 7, id="keyboard-interrupt"
+    ),
+    pytest.param(_loss_raises, "digits", "failed", 7, id="loss-raises"),
+    pytest.param(
+        _model_raises(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")),
+        "regression",
+        "failed",
+        7,
+        id="cuda-oom",
+    ),
+    pytest.param(_nan_from(1), "synthetic", "done", NUM_IT, id="nan-from-first-batch"),
+    pytest.param(_nan_from(10), "digits", "done", NUM_IT, id="nan-mid-sweep"),
+    pytest.param(_inf_loss, "regression", "diverged", 8, id="inf-loss"),
+    pytest.param(_learner_callback_raises, "synthetic", "failed", 7, id="user-callback-raises"),
+]
+
+
+@pytest.mark.parametrize(("arm", "kind", "status", "points"), ENDINGS)
+def test_ending_in_background(
+    arm: Arm,
+    kind: str,
+    status: str,
+    points: int,
+    comm_recorder: CommRecorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    setup = _setup(kind, tmp_path)
+    kwargs, expected_error = arm(setup)
+    assert kwargs == {}  # the widget passes its own on_batch and stop
+    setup.model.armed = setup.loss.armed = setup.user_callback.armed = True
+    files_before = _listing(tmp_path, Path(os.getcwd()))
+    before = user_state(setup.learn)
+
+    widget = _widget(setup.learn)
+    widget.start()
+    if expected_error is None:
+        sweep = widget.wait(timeout=TIMEOUT)
+    else:
+        with pytest.raises(type(expected_error)) as caught:
+            widget.wait(timeout=TIMEOUT)
+        assert caught.value is expected_error
+        with pytest.raises(type(expected_error)) as again:  # not consumed by the first wait
+            widget.wait()
+        assert again.value is expected_error
+        sweep = widget.sweep
+
+    assert not widget.running
+    assert_unchanged(before, setup.learn)
+    assert _listing(tmp_path, Path(os.getcwd())) == files_before
+    assert sweep is not None and sweep is widget.sweep
+    assert sweep.status == widget.status == status
+    assert len(sweep) == points
+    assert sweep.lrs.tolist() == _schedule(points)
+    if status == "failed":
+        assert sweep.error == f"{type(expected_error).__name__}: {expected_error}"
+    else:
+        assert sweep.error is None
+    _assert_shown(comm_recorder, widget, status, points)
+
+
+def _press_stop(widget: LRFinderWidget, how: str) -> None:
+    if how == "api":
+        widget.stop()
+    else:
+        click(widget._stop_button)  # the browser's click, as a wire message
+
+
+# Stop pressed while batch `at` runs: that batch is recorded, then the sweep ends.  On the
+# last batch the sweep is already complete, so it ends "done" (as in the adapter's matrix).
+STOPS = [
+    pytest.param(1, "digits", "stopped", id="batch-1"),
+    pytest.param(10, "synthetic", "stopped", id="mid-sweep"),
+    pytest.param(NUM_IT, "regression", "done", id="last-batch"),
+]
+
+
+@pytest.mark.parametrize("how", ["api", "click"])
+@pytest.mark.parametrize(("at", "kind", "status"), STOPS)
+def test_stop_pressed(
+    at: int,
+    kind: str,
+    status: str,
+    how: str,
+    comm_recorder: CommRecorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    setup = _setup(kind, tmp_path)
+    pause = PauseAt(at)
+    setup.learn.add_cb(pause)
+    files_before = _listing(tmp_path)
+    before = user_state(setup.learn)
+
+    widget = _widget(setup.learn)
+    widget.start()
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        assert widget.running and widget.status == "running"
+        assert len(widget.sweep) == at - 1  # type: ignore[arg-type]
+        assert not widget._stop_button.disabled
+        _press_stop(widget, how)
+        assert widget.running  # Stop returns at once; the batch in flight finishes
+    finally:
+        pause.release.set()
+    sweep = widget.wait(timeout=TIMEOUT)
+
+    assert_unchanged(before, setup.learn)
+    assert _listing(tmp_path) == files_before
+    assert sweep is not None and sweep.status == widget.status == status
+    assert len(sweep) == at and sweep.error is None
+    assert sweep.lrs.tolist() == _schedule(at)
+    _assert_shown(comm_recorder, widget, status, at)
+
+
+# --- concurrency --------------------------------------------------------------------------
+
+
+def _reference(kind: str, seed: int, path: Path) -> Sweep:
+    """run_sweep on a Learner identical to the one the widget gets."""
+    return run_sweep(BUILDERS[kind](seed, path), START_LR, END_LR, NUM_IT)
+
+
+def test_second_start_refused_while_running(comm_recorder: CommRecorder, tmp_path: Path) -> None:
+    setup = _setup("digits", tmp_path)
+    pause = PauseAt(5)
+    setup.learn.add_cb(pause)
+    before = user_state(setup.learn)
+    widget = _widget(setup.learn)
+    widget.start()
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        first = widget.sweep
+        with pytest.raises(RuntimeError) as caught:
+            widget.start()
+        message = str(caught.value)
+        assert "already running (4 / 20)" in message
+        assert "widget.stop()" in message and "widget.wait()" in message
+        # the Run button, clicked in the browser: refused, and the browser is told why
+        click(widget._run_button)
+        assert "Run refused: a sweep is already running" in _last_sent(
+            comm_recorder, widget._status_html
+        )
+        assert widget.sweep is first and widget.running
+    finally:
+        pause.release.set()
+    sweep = widget.wait(timeout=TIMEOUT)
+    assert sweep is first and sweep is not None
+    assert sweep.status == "done" and len(sweep) == NUM_IT
+    assert_unchanged(before, setup.learn)
+
+
+def test_run_refused_notice_does_not_outlive_the_sweep(
+    comm_recorder: CommRecorder, tmp_path: Path
+) -> None:
+    learn = BUILDERS["regression"](0, tmp_path)
+    pause = PauseAt(3)
+    learn.add_cb(pause)
+    widget = _widget(learn)
+    widget.start()
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        click(widget._run_button)
+    finally:
+        pause.release.set()
+    widget.wait(timeout=TIMEOUT)
+    final_status = _last_sent(comm_recorder, widget._status_html)
+    assert 'data-status="done"' in final_status
+    assert "already running" not in final_status, final_status
+
+
+def test_fit_from_other_threads_refused_and_the_sweep_completes(
+    comm_recorder: CommRecorder, tmp_path: Path
+) -> None:
+    expected = _reference("regression", 0, tmp_path / "reference")
+    learn = BUILDERS["regression"](0, tmp_path / "widget")
+    pause = PauseAt(6)
+    learn.add_cb(pause)
+    before = user_state(learn)
+    widget = _widget(learn)
+    widget.start()
+    outcome: dict[str, BaseException | None] = {}
+
+    def fit_elsewhere() -> None:
+        try:
+            learn.fit(1)
+            outcome["error"] = None
+        except BaseException as error:  # reported by the test
+            outcome["error"] = error
+
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        for call in (lambda: learn.fit(1), lambda: learn.fit_one_cycle(1, 1e-3)):
+            with pytest.raises(SweepRunningError) as caught:
+                call()
+            message = str(caught.value)
+            assert "learning-rate sweep is running on this Learner" in message
+            assert "'lrwidget-sweep'" in message and "Stop button" in message
+        other = threading.Thread(target=fit_elsewhere, name="user-thread")
+        other.start()
+        other.join(TIMEOUT)
+        assert isinstance(outcome["error"], SweepRunningError), outcome
+        assert "learn.fit() refused" in str(outcome["error"])
+        assert widget.running and widget.status == "running"
+    finally:
+        pause.release.set()
+    sweep = widget.wait(timeout=TIMEOUT)  # the refusals did not end or fail the sweep
+    assert sweep is not None and sweep.status == expected.status == "done"
+    assert sweep.error is None
+    np.testing.assert_array_equal(sweep.lrs, expected.lrs)
+    np.testing.assert_array_equal(sweep.losses, expected.losses)
+    assert widget.suggestions == analyze(expected).suggestions
+    _assert_shown(comm_recorder, widget, "done", NUM_IT)
+    assert_unchanged(before, learn)
+    assert "fit" not in learn.__dict__  # the guard is gone: fit works again
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1)
+
+
+def test_two_widgets_sweep_at_once(comm_recorder: CommRecorder, tmp_path: Path) -> None:
+    kinds = ("digits", "regression")
+    expected = [_reference(kind, 1, tmp_path / "reference") for kind in kinds]
+    learners = [BUILDERS[kind](1, tmp_path / "widgets") for kind in kinds]
+    pauses = [PauseAt(10), PauseAt(10)]
+    for learn, pause in zip(learners, pauses, strict=True):
+        learn.add_cb(pause)
+    befores = [user_state(learn) for learn in learners]
+    widgets = [_widget(learn) for learn in learners]
+    for widget in widgets:
+        widget.start()
+    try:
+        # both are mid-sweep at the same time before either may go on
+        assert all(pause.reached.wait(TIMEOUT) for pause in pauses)
+        assert all(widget.running for widget in widgets)
+    finally:
+        for pause in pauses:
+            pause.release.set()
+    for widget, reference, learn, before in zip(widgets, expected, learners, befores, strict=True):
+        sweep = widget.wait(timeout=TIMEOUT)
+        assert sweep is not None and sweep.status == reference.status
+        np.testing.assert_array_equal(sweep.lrs, reference.lrs)
+        np.testing.assert_array_equal(sweep.losses, reference.losses)
+        suggestions = analyze(reference).suggestions
+        assert widget.suggestions == suggestions
+        assert _rule_lr(_last_sent(comm_recorder, widget._readout_html), "valley") == (
+            suggestions.valley
+        )
+        # the global generators are shared by the two threads: compare everything else
+        now = user_state(learn)
+        before.update({key: now[key] for key in ("random", "numpy", "torch")})
+        assert_unchanged(before, learn)
+
+
+# --- load: a 10,000-batch stream ----------------------------------------------------------
+
+LONG_SWEEP = 10_000
+
+
+class FastEngine:
+    """Stands in for ``lrwidget._fastai`` (a real 10,000-batch sweep takes ~45 s on 2 CPUs):
+    feeds a smooth U-shaped loss curve with noise, a few thousand batches per second, through
+    the same ``on_batch``/``stop``/``sweep`` interface."""
+
+    def __init__(self) -> None:
+        self.losses = self._curve(LONG_SWEEP)
+        self.ended_at = math.nan
+
+    @staticmethod
+    def _curve(count: int) -> np.ndarray:
+        rng = np.random.default_rng(0)
+        log_lr = np.linspace(-4.0, 0.0, count, endpoint=False)
+        clean = 2.0 - 1.5 / (1.0 + np.exp(-4.0 * (log_lr + 3.0))) + np.exp(4.0 * (log_lr + 0.5))
+        return (clean + 0.05 * rng.standard_normal(count)).astype(np.float32)
+
+    def check_arguments(
+        self, learn: Any, start_lr: float, end_lr: float, num_it: int, stop_div: bool
+    ) -> tuple[float, float, int, int]:
+        return float(start_lr), float(end_lr), int(num_it), 1
+
+    def run_sweep(
+        self,
+        learn: Any,
+        start_lr: float,
+        end_lr: float,
+        num_it: int,
+        stop_div: bool,
+        *,
+        on_batch: Callable[[Sweep], object],
+        stop: threading.Event,
+        sweep: Sweep,
+    ) -> Sweep:
+        status = "done"
+        for index in range(num_it):
+            if stop.is_set():
+                status = "stopped"
+                break
+            sweep.append(start_lr * (end_lr / start_lr) ** (index / num_it), self.losses[index])
+            on_batch(sweep)
+            time.sleep(0.0003)
+        self.ended_at = time.perf_counter()
+        sweep.status = status
+        return sweep
+
+
+def _max_in_one_second(times: list[float]) -> int:
+    ordered = np.sort(np.asarray(times))
+    if len(ordered) == 0:
+        return 0
+    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
+    return int((ends - np.arange(len(ordered))).max())
+
+
+def test_ten_thousand_batches_stream_at_a_bounded_rate(
+    comm_recorder: CommRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = FastEngine()
+    monkeypatch.setattr("lrwidget.widget._engine", lambda: engine)
+    widget = LRFinderWidget(
+        SimpleNamespace(lr=1e-3), start_lr=START_LR, end_lr=END_LR, num_it=LONG_SWEEP
+    )
+    comm_recorder.clear()
+    widget.start()
+    deadline = time.perf_counter() + TIMEOUT
+    while len(widget.sweep) < 3_000 and time.perf_counter() < deadline:  # type: ignore[arg-type]
+        time.sleep(0.005)
+
+    # a slider drag from the browser, mid-sweep: answered at once with a new readout
+    pressed = time.perf_counter()
+    browser_update(widget._beta_slider, value=0.9)
+    answered = time.perf_counter()
+    assert widget.running and widget.beta == 0.9
+    assert answered - pressed < 1.0
+
+    sweep = widget.wait(timeout=TIMEOUT)
+    assert sweep is not None and sweep.status == "done" and len(sweep) == LONG_SWEEP
+    assert answered < engine.ended_at  # the control was answered before the sweep ended
+
+    def last_sent_by(control: Any, moment: float) -> SentMessage:
+        return [m for m in comm_recorder.updates(control) if m.time <= moment][-1]
+
+    # What the browser held once the drag was answered: analyze(beta=0.9) of the points
+    # recorded then.  (The worker's next update may pick up the new beta before the test
+    # thread's own redraw does; either way it is sent within the drag's handling.)
+    readout = last_sent_by(widget._readout_html, answered)
+    smoothed = last_sent_by(widget._chart.smoothed, readout.time)  # drawn just before it
+    assert pressed <= smoothed.time <= readout.time <= answered
+    count = len(smoothed.state["x"])
+    assert 3_000 <= count < LONG_SWEEP
+    partial = Sweep.from_arrays(
+        sweep.lrs[:count],
+        sweep.losses[:count],
+        num_it=LONG_SWEEP,
+        start_lr=START_LR,
+        end_lr=END_LR,
+        status="running",
+    )
+    expected = analyze(partial, beta=0.9)
+    np.testing.assert_array_equal(smoothed.state["y"], expected.smoothed.astype(np.float64))
+    assert _readout_attributes(readout.state["value"])[1] == "running"
+    assert _rule_lr(readout.state["value"], "valley") == expected.suggestions.valley
+
+    # bounded rate: never more than 20 streamed updates in any one second, and at most half
+    # of Jupyter Server's 1000 messages/s limit in total (it drops the rest silently)
+    raw = comm_recorder.updates(widget._chart.raw)
+    streamed = [m.time for m in raw if m.thread in ("lrwidget-sweep", "lrwidget-update")]
+    assert len(streamed) >= 10  # it streamed, not only a final update
+    assert _max_in_one_second(streamed) <= 20
+    assert np.diff(streamed).min() >= UPDATE_INTERVAL * 0.95
+    assert _max_in_one_second([m.time for m in comm_recorder.snapshot()]) <= 500
+    assert widget.updates_sent >= len(raw)
+
+    # completed: the final update holds every point and the beta set mid-sweep
+    np.testing.assert_array_equal(_last_sent(comm_recorder, widget._chart.raw, "x"), sweep.lrs)
+    readout_html = _last_sent(comm_recorder, widget._readout_html)
+    assert _readout_attributes(readout_html) == (LONG_SWEEP, "done")
+    final = analyze(sweep, beta=0.9)
+    assert widget.suggestions == final.suggestions
+    assert _rule_lr(readout_html, "valley") == final.suggestions.valley

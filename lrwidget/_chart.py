@@ -10,15 +10,20 @@ mark is never written again.
 Marks, bottom to top (all share the log-scale LR axis):
 
 * ``shading`` – one multi-path ``Lines`` filling the excluded spans (unit y scale);
-* ``span_labels`` – a ``Label`` naming each excluded span;
+* ``span_labels`` – a ``Label`` naming each excluded span other than the skipped ends (the
+  skip handles carry those names);
 * ``raw`` – the raw losses, the only ``Scatter`` with a small ``default_size``;
 * ``smoothed`` – the smoothed loss, a ``Lines``;
 * ``markers`` – one multi-line ``Lines`` holding a vertical line per rule, at exactly the LR
   the rule returns;
 * ``highlight`` – a wide translucent vertical line at the selected LR;
-* ``minimum_link`` – a dashed line from the true minimum to the returned minimum ÷ 10;
+* ``minimum_link`` – a horizontal dashed connector at the true minimum's loss, from the true
+  minimum (right end) to its LR ÷ 10, the returned minimum (left end, one decade to the left);
 * ``points`` – a ``Scatter`` of every rule's plotted point (and the returned minimum);
-* ``labels`` – a ``Label`` per marker, e.g. ``"valley 1.23e-03"``;
+* ``labels`` / ``labels_left`` – a ``Label`` text per marker, e.g. ``"valley 1.23e-03"``,
+  drawn right of its line, or left of it (``labels_left``) when the line is in the right
+  quarter of the axis so the text stays inside the plot;
+* ``minimum_label`` – ``"lowest loss 1.74e-01 (← ÷10)"`` under the minimum connector;
 * ``divergence_line`` / ``divergence_handle`` – the divergence threshold, draggable in y;
 * ``handles`` – ``Scatter(enable_move=True, restrict_x=True)``: the skip-start and skip-end
   cut-offs, draggable in x;
@@ -46,22 +51,44 @@ RULE_COLORS: dict[str, str] = {
     "slide": "#9467bd",
 }
 _EXTRA_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-CUSTOM_COLOR = "#111111"
+# Every colour below must read on JupyterLab's light and dark backgrounds alike (bqplot
+# follows the theme; mark colours do not): mid-bright hues, no near-black or near-white.
+CUSTOM_COLOR = "#708090"
 SPAN_COLORS: dict[str, str] = {
-    "skip start": "#7f7f7f",
-    "skip end": "#7f7f7f",
+    "skip start": "#8c8c8c",
+    "skip end": "#8c8c8c",
     "diverged": "#d62728",
     "NaN": "#9467bd",
 }
-RAW_COLOR = "#9ecae1"
-SMOOTHED_COLOR = "#08519c"
+SPAN_FILL_OPACITY = 0.18
+#: Spans named by the skip handles themselves; a span label would repeat the name.
+_HANDLE_NAMED_SPANS = frozenset({"skip start", "skip end"})
+SPAN_LABEL_COLOR = "#8c8c8c"
+HANDLE_COLOR = "#8c8c8c"
+RAW_COLOR = "#8dbbe6"
+SMOOTHED_COLOR = "#2f83d4"
 #: The raw-loss Scatter is the only Scatter with a size this small (browser tests rely on it).
 RAW_POINT_SIZE = 9
 HANDLE_SIZE = 140
 _HANDLE_Y = 0.03
 _PICK_Y = 0.5
-_LABEL_TOP = 0.97
-_LABEL_STEP = 0.065
+_LABEL_TOP = 0.965
+_LABEL_STEP = 0.055
+# A label whose line lies beyond this fraction of the (log) axis is drawn left of the line.
+_LABEL_FLIP_FRACTION = 0.75
+# Half the height of a label row, in axis fractions: the data stays below the lowest row.
+_LABEL_CLEARANCE = 0.04
+_SPAN_LABEL_Y = 0.12
+_RANGE_PAD_BOTTOM = 0.1
+_RANGE_PAD_TOP = 0.05
+# How far above the descent the rise after the minimum may stretch the range, as a share of
+# the descent's height.
+_RISE_SHARE = 0.3
+# The lowest-loss caption sits below and right of the true minimum, where the curve (rising on
+# both sides of its minimum) leaves room; flipped to below-left near the right edge.
+_CAPTION_OFFSET = (8, 16)
+# The caption is about 170 px wide: a fifth of a typical notebook-wide plot.
+_CAPTION_FLIP_FRACTION = 0.8
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -109,6 +136,15 @@ class ChartView:
     label_y: FloatArray = field(default_factory=_empty)
     label_text: tuple[str, ...] = ()
     label_colors: tuple[str, ...] = ()
+    label_left_x: FloatArray = field(default_factory=_empty)
+    label_left_y: FloatArray = field(default_factory=_empty)
+    label_left_text: tuple[str, ...] = ()
+    label_left_colors: tuple[str, ...] = ()
+    minimum_label_x: FloatArray = field(default_factory=_empty)
+    minimum_label_y: FloatArray = field(default_factory=_empty)
+    minimum_label_text: tuple[str, ...] = ()
+    minimum_label_align: str = "start"
+    minimum_label_x_offset: int = _CAPTION_OFFSET[0]
     point_x: FloatArray = field(default_factory=_empty)
     point_y: FloatArray = field(default_factory=_empty)
     point_colors: tuple[str, ...] = ()
@@ -236,69 +272,85 @@ def build_view(
         right = end_lr if stop >= count else boundary(stop)
         rectangles_x.append([left, right, right, left, left])
         rectangles_y.append([0.0, 0.0, 1.0, 1.0, 0.0])
-        colors.append(SPAN_COLORS.get(label, "#7f7f7f"))
-        label_x.append(math.sqrt(left * right))
-        label_text.append(label)
+        colors.append(SPAN_COLORS.get(label, "#8c8c8c"))
+        if label not in _HANDLE_NAMED_SPANS:
+            label_x.append(math.sqrt(left * right))
+            label_text.append(label)
     if rectangles_x:
         view["shading_x"] = np.array(rectangles_x, dtype=np.float64)
         view["shading_y"] = np.array(rectangles_y, dtype=np.float64)
         view["shading_colors"] = tuple(colors)
+    if label_x:
         view["span_label_x"] = np.array(label_x, dtype=np.float64)
-        view["span_label_y"] = np.full(len(label_x), 0.1)
+        view["span_label_y"] = np.full(len(label_x), _SPAN_LABEL_Y)
         view["span_label_text"] = tuple(label_text)
 
     # One vertical marker, one label and one point per shown rule that answered.
     names: list[str] = []
     marker_x: list[float] = []
     marker_colors: list[str] = []
-    labels_x, labels_y, labels_text, labels_colors = [], [], [], []
+    # Labels right of their line (index 0) and left of it (index 1): x, y, text, colour.
+    sides: tuple[_LabelRows, _LabelRows] = (_LabelRows(), _LabelRows())
     points_x, points_y, points_colors = [], [], []
     for name, result in analysis.rules.items():
         if name not in shown or result.lr is None:
             continue
         color = rule_color(name, rule_order)
+        lr = float(result.lr)
         row = len(names)
         names.append(name)
-        marker_x.append(float(result.lr))
+        marker_x.append(lr)
         marker_colors.append(color)
-        labels_x.append(float(result.lr))
-        labels_y.append(_LABEL_TOP - _LABEL_STEP * row)
-        labels_text.append(f"{name} {format_lr(float(result.lr))}")
-        labels_colors.append(color)
+        flipped = _axis_fraction(lr, start_lr, end_lr) > _LABEL_FLIP_FRACTION
+        sides[int(flipped)].add(
+            lr, _LABEL_TOP - _LABEL_STEP * row, f"{name} {format_lr(lr)}", color
+        )
         if result.point is not None:
             points_x.append(float(result.point[0]))
             points_y.append(float(result.point[1]))
             points_colors.append(color)
         returned = getattr(result, "returned_point", None)
         if name == "minimum" and result.point is not None and returned is not None:
-            # The exact confusion users hit: the dot is a decade right of the number.
+            # The exact confusion users hit: the lowest loss is a decade right of the number.
+            # A level connector from the true minimum (right) to its LR / 10 (left) says so.
+            lowest_lr, lowest_loss = float(result.point[0]), float(result.point[1])
             points_x.append(float(returned[0]))
             points_y.append(float(returned[1]))
             points_colors.append(color)
-            view["link_x"] = np.array([result.point[0], returned[0]], dtype=np.float64)
-            view["link_y"] = np.array([result.point[1], returned[1]], dtype=np.float64)
-            labels_x.append(float(result.point[0]))
-            labels_y.append(_LABEL_TOP - _LABEL_STEP * row - _LABEL_STEP / 2)
-            labels_text.append(f"lowest loss {format_lr(float(result.point[0]))} (÷10 →)")
-            labels_colors.append(color)
+            view["link_x"] = np.array([lowest_lr, returned[0]], dtype=np.float64)
+            view["link_y"] = np.array([lowest_loss, lowest_loss], dtype=np.float64)
+            near_right = _axis_fraction(lowest_lr, start_lr, end_lr) > _CAPTION_FLIP_FRACTION
+            view["minimum_label_x"] = np.array([lowest_lr])
+            view["minimum_label_y"] = np.array([lowest_loss])
+            view["minimum_label_text"] = (f"lowest loss {format_lr(lowest_lr)} (← ÷10)",)
+            view["minimum_label_align"] = "end" if near_right else "start"
+            view["minimum_label_x_offset"] = (
+                -_CAPTION_OFFSET[0] if near_right else _CAPTION_OFFSET[0]
+            )
     if names:
         view["marker_names"] = tuple(names)
         view["marker_x"] = np.repeat(np.array(marker_x, dtype=np.float64)[:, None], 2, axis=1)
         view["marker_y"] = np.tile(np.array([0.0, 1.0]), (len(names), 1))
         view["marker_colors"] = tuple(marker_colors)
-        view["label_x"] = np.array(labels_x, dtype=np.float64)
-        view["label_y"] = np.array(labels_y, dtype=np.float64)
-        view["label_text"] = tuple(labels_text)
-        view["label_colors"] = tuple(labels_colors)
+        for prefix, rows in zip(("label", "label_left"), sides, strict=True):
+            if rows.text:
+                view[f"{prefix}_x"] = np.array(rows.x, dtype=np.float64)
+                view[f"{prefix}_y"] = np.array(rows.y, dtype=np.float64)
+                view[f"{prefix}_text"] = tuple(rows.text)
+                view[f"{prefix}_colors"] = tuple(rows.colors)
     if points_x:
         view["point_x"] = np.array(points_x, dtype=np.float64)
         view["point_y"] = np.array(points_y, dtype=np.float64)
         view["point_colors"] = tuple(points_colors)
 
-    view["loss_range"] = _loss_range(smoothed, analysis.divergence_index)
+    # Keep the data below the label rows: the lowest row's centre, less half a row.
+    data_top = _LABEL_TOP - _LABEL_STEP * max(len(names) - 1, 0) - _LABEL_CLEARANCE
     reference = divergence_reference(analysis)
-    if div_threshold is not None and reference is not None:
-        level = div_threshold * reference
+    level = (
+        div_threshold * reference if div_threshold is not None and reference is not None else None
+    )
+    view["loss_range"] = _loss_range(losses, smoothed, analysis.window, data_top, level)
+    if level is not None:
         view["divergence_x"] = np.array([start_lr, end_lr], dtype=np.float64)
         view["divergence_y"] = np.array([level, level], dtype=np.float64)
         handle_lr = float(lrs[-1]) if count else end_lr
@@ -307,16 +359,67 @@ def build_view(
     return ChartView(**view)
 
 
-def _loss_range(smoothed: np.ndarray, divergence_index: int | None) -> tuple[float, float] | None:
-    """A y range that shows the smoothed curve up to the divergence (raw points are clipped)."""
-    end = divergence_index + 1 if divergence_index is not None else len(smoothed)
-    head = smoothed[:end]
-    finite = head[np.isfinite(head)]
+@dataclass
+class _LabelRows:
+    """Label texts being collected for one ``Label`` mark."""
+
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    colors: list[str] = field(default_factory=list)
+
+    def add(self, x: float, y: float, text: str, color: str) -> None:
+        self.x.append(x)
+        self.y.append(y)
+        self.text.append(text)
+        self.colors.append(color)
+
+
+def _axis_fraction(lr: float, start_lr: float, end_lr: float) -> float:
+    """Where ``lr`` lies along the log axis: 0 at ``start_lr``, 1 at ``end_lr``."""
+    if not math.isfinite(lr) or lr <= 0 or end_lr <= start_lr:
+        return 0.0
+    return math.log(lr / start_lr) / math.log(end_lr / start_lr)
+
+
+def _loss_range(
+    losses: np.ndarray,
+    smoothed: np.ndarray,
+    window: tuple[int, int],
+    data_top: float = 1.0,
+    divergence_level: float | None = None,
+) -> tuple[float, float] | None:
+    """The y range: every finite raw and smoothed loss of the analysed window, padded.
+
+    The descent (window start to the lowest smoothed loss) is always shown in full, raw dots
+    included.  What rises after the minimum may add at most 0.3 of the descent's height,
+    so a divergence blow-up inside the window cannot flatten the part users read.  Points
+    outside the window may fall off the chart.  ``data_top`` (a fraction of the plot height)
+    leaves room above the data for the rule labels.  The divergence threshold line (and its
+    drag handle) is included when it lies within that cap.
+    """
+    first, stop = window
+    raw = np.asarray(losses[first:stop], dtype=np.float64)
+    smooth = np.asarray(smoothed[first:stop], dtype=np.float64)
+    finite = np.concatenate([raw[np.isfinite(raw)], smooth[np.isfinite(smooth)]])
     if len(finite) == 0:
         return None
     low, high = float(finite.min()), float(finite.max())
-    pad = (high - low) * 0.08 if high > low else max(abs(high) * 0.05, 1e-6)
-    return (low - pad, high + pad)
+    if np.isfinite(smooth).any():
+        turn = int(np.argmin(np.where(np.isfinite(smooth), smooth, np.inf))) + 1
+        descent = np.concatenate([raw[:turn], smooth[:turn]])
+        descent = descent[np.isfinite(descent)]
+        descent_high = float(descent.max())
+        if descent_high > low:
+            cap = descent_high + _RISE_SHARE * (descent_high - low)
+            high = min(high, cap)
+            if divergence_level is not None and high < divergence_level <= cap:
+                high = divergence_level
+    span = high - low if high > low else max(abs(high) * 0.05, 1e-6)
+    bottom = low - span * _RANGE_PAD_BOTTOM
+    data_height = span * (1.0 + _RANGE_PAD_BOTTOM + _RANGE_PAD_TOP)
+    top = bottom + data_height / min(max(data_top, 0.5), 1.0)
+    return (bottom, top)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -358,7 +461,8 @@ class LossChart:
         self.y_axis = bqplot.Axis(
             scale=self.loss_scale,
             side="left",
-            label="loss",
+            # No legend (it covered the labels): the axis says which mark is which.
+            label="loss (dots: raw, line: smoothed)",
             tick_format=".3g",
             grid_lines="dashed",
         )
@@ -367,16 +471,17 @@ class LossChart:
             fill="inside",
             close_path=True,
             stroke_width=0.0,
-            colors=["#7f7f7f"],
-            fill_colors=["#7f7f7f"],
-            fill_opacities=[0.13],
-            opacities=[0.0],
+            colors=["#8c8c8c"],
+            fill_colors=["#8c8c8c"],
+            # One entry per path (at most one per span kind); `opacities` would fade the fill.
+            fill_opacities=[SPAN_FILL_OPACITY] * 8,
+            opacities=[1.0] * 8,
             enable_hover=False,
             interactions={},
         )
         self.span_labels = bqplot.Label(
             scales=unit_scales,
-            colors=["#555555"],
+            colors=[SPAN_LABEL_COLOR],
             default_size=11.0,
             font_weight="normal",
             align="middle",
@@ -388,9 +493,7 @@ class LossChart:
             colors=[RAW_COLOR],
             default_size=RAW_POINT_SIZE,
             stroke=None,
-            opacities=[0.7],
-            labels=["raw loss"],
-            display_legend=True,
+            opacities=[0.8],
             enable_hover=False,
             interactions={},
         )
@@ -398,8 +501,6 @@ class LossChart:
             scales=loss_scales,
             colors=[SMOOTHED_COLOR],
             stroke_width=2.5,
-            labels=["smoothed loss"],
-            display_legend=True,
             enable_hover=False,
             interactions={},
         )
@@ -423,8 +524,6 @@ class LossChart:
             colors=[RULE_COLORS["minimum"]],
             line_style="dashed",
             stroke_width=2.0,
-            marker="triangle-down",
-            marker_size=36,
             enable_hover=False,
             interactions={},
         )
@@ -441,7 +540,29 @@ class LossChart:
             colors=list(RULE_COLORS.values()),
             default_size=12.0,
             font_weight="bold",
+            align="start",
             x_offset=4,
+            enable_hover=False,
+            interactions={},
+        )
+        self.labels_left = bqplot.Label(
+            scales=unit_scales,
+            colors=list(RULE_COLORS.values()),
+            default_size=12.0,
+            font_weight="bold",
+            align="end",
+            x_offset=-4,
+            enable_hover=False,
+            interactions={},
+        )
+        self.minimum_label = bqplot.Label(
+            scales=loss_scales,
+            colors=[RULE_COLORS["minimum"]],
+            default_size=12.0,
+            font_weight="bold",
+            align="start",
+            x_offset=_CAPTION_OFFSET[0],
+            y_offset=_CAPTION_OFFSET[1],
             enable_hover=False,
             interactions={},
         )
@@ -469,7 +590,7 @@ class LossChart:
             x=np.array([start_lr, end_lr]),
             y=np.full(2, _HANDLE_Y),
             scales=unit_scales,
-            colors=["#444444"],
+            colors=[HANDLE_COLOR],
             marker="triangle-up",
             default_size=HANDLE_SIZE,
             enable_move=True,
@@ -500,6 +621,8 @@ class LossChart:
                 self.minimum_link,
                 self.points,
                 self.labels,
+                self.labels_left,
+                self.minimum_label,
                 self.divergence_line,
                 self.divergence_handle,
                 self.handles,
@@ -508,7 +631,6 @@ class LossChart:
             axes=[self.x_axis, self.y_axis],
             animation_duration=0,
             fig_margin={"top": 20, "bottom": 50, "left": 65, "right": 20},
-            legend_location="top-right",
             min_aspect_ratio=0.01,
             layout={"width": "100%", "height": "420px"},
         )
@@ -536,6 +658,25 @@ class LossChart:
             (
                 self.labels,
                 {"x": "label_x", "y": "label_y", "text": "label_text", "colors": "label_colors"},
+            ),
+            (
+                self.labels_left,
+                {
+                    "x": "label_left_x",
+                    "y": "label_left_y",
+                    "text": "label_left_text",
+                    "colors": "label_left_colors",
+                },
+            ),
+            (
+                self.minimum_label,
+                {
+                    "x": "minimum_label_x",
+                    "y": "minimum_label_y",
+                    "text": "minimum_label_text",
+                    "align": "minimum_label_align",
+                    "x_offset": "minimum_label_x_offset",
+                },
             ),
             (self.divergence_line, {"x": "divergence_x", "y": "divergence_y"}),
             (

@@ -227,6 +227,6 @@ RULES: dict[str, Rule] = {
 EXPLANATIONS: dict[str, str] = {
     "minimum": "a tenth of the learning rate where the smoothed loss is lowest",
     "steep": "where the smoothed loss falls fastest against log(lr)",
-    "valley": "a third of the way into the longest stretch where the loss keeps falling",
+    "valley": "about halfway into the longest stretch where the smoothed loss keeps falling",
     "slide": "the highest lr where the loss gradient stops changing over a 15-point window",
 }

@@ -49,6 +49,7 @@ CUSTOM = "custom"
 UPDATE_INTERVAL = 0.05
 #: Streamed redraws may use at most 1/DRAW_SHARE of the wall time (see _next_stream_time).
 DRAW_SHARE = 5.0
+MAX_STREAM_INTERVAL = 0.1
 _BETA_MAX = 0.999
 _DIV_MIN, _DIV_MAX, _DIV_DEFAULT = 1.5, 10.0, 4.0
 
@@ -753,10 +754,12 @@ class LRFinderWidget(widgets.VBox):
         """When the next streamed update may go out (call with ``_lock`` held).
 
         At most one update per UPDATE_INTERVAL, and drawing may take at most
-        1/DRAW_SHARE of the time: with many thousand points a redraw costs 10-20 ms of the
-        GIL, which would otherwise slow the sweep itself down.
+        1/DRAW_SHARE of the CPU: with many thousand points a redraw costs 10-20 ms of the
+        GIL, which would otherwise slow the sweep itself down.  Never sparser than
+        MAX_STREAM_INTERVAL, so the chart keeps moving.
         """
-        return self._last_update + max(UPDATE_INTERVAL, DRAW_SHARE * self._last_draw_seconds)
+        spacing = min(MAX_STREAM_INTERVAL, DRAW_SHARE * self._last_draw_seconds)
+        return self._last_update + max(UPDATE_INTERVAL, spacing)
 
     def _timer_fired(self, token: int) -> None:
         try:
@@ -837,7 +840,10 @@ class LRFinderWidget(widgets.VBox):
         if not getattr(self, "_ready", False):
             return
         with self._draw_lock:
-            began = time.perf_counter()
+            # CPU time of this thread, not wall time: while the sweep holds the GIL a redraw
+            # can take ten times its own cost in wall time, and spacing updates by that
+            # would starve the chart.
+            began = time.thread_time()
             with self._lock:
                 sweep = self._sweep
             analysis, message = self._analyze()
@@ -879,7 +885,7 @@ class LRFinderWidget(widgets.VBox):
                 self.messages_sent += sent
             with self._lock:
                 self._last_update = time.perf_counter()
-                self._last_draw_seconds = self._last_update - began
+                self._last_draw_seconds = time.thread_time() - began
 
     @staticmethod
     def _set_value(control: widgets.Widget, value: Any) -> int:

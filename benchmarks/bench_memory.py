@@ -1,0 +1,260 @@
+"""B6: peak memory added by a 10,000-iteration sweep, streaming to a widget vs headless.
+
+Each measurement runs in its own subprocess, which imports everything (torch, fastai,
+ipywidgets, bqplot, lrwidget), builds a tiny Learner (a 4-to-1 linear model, batch 2, one
+epoch of 10,240 batches), collects garbage, takes its RSS as the baseline and resets the peak
+(``/proc/self/clear_refs``, so VmHWM restarts from the baseline), then runs the sweep:
+
+* ``streaming``: ``LRFinderWidget(learn, ...)`` built and ``run()`` with a recording comm that
+  serialises every message (as a kernel would) and keeps nothing, as a kernel keeps nothing;
+* ``headless``: ``run_sweep(learn, ...)`` in the calling thread.
+
+Added peak = VmHWM - baseline.  The two processes of a pair run at the same time (peak RSS
+is per process; ``--sequential`` runs them one at a time), pairs one after the other; the
+target is the median of the per-pair ratios streaming/headless <= 1.1.  With ``--diagnose``
+a third variant, ``headless-thread`` (``run_sweep`` in a worker thread, as the widget runs
+it), is reported for diagnosis only.
+
+    .venv/bin/python benchmarks/bench_memory.py [--pairs 2] [--num-it 10000] [--diagnose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+START_LR, END_LR = 1e-7, 1e-1  # stays finite for 10,000 iterations without stop_div
+TARGET = 1.1
+
+
+def _tiny_learner(path: Path) -> Any:
+    import torch
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+    from fastai.losses import MSELossFlat
+    from fastai.optimizer import SGD
+    from fastai.torch_core import set_seed
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    set_seed(0)
+    x = torch.randn(20480, 4)
+    y = x @ torch.randn(4, 1) + 0.1 * torch.randn(20480, 1)
+    train = DataLoader(TensorDataset(x, y), bs=2, shuffle=True, drop_last=True)
+    valid = DataLoader(TensorDataset(x[:64], y[:64]), bs=2)
+    return Learner(
+        DataLoaders(train, valid), nn.Linear(4, 1), loss_func=MSELossFlat(), opt_func=SGD, path=path
+    )
+
+
+def child(mode: str, num_it: int) -> None:
+    """Measure one sweep in this process and print one JSON line."""
+    import torch
+    from _common import CommRecorder, peak_rss_bytes, reset_peak_rss, rss_bytes
+
+    import lrwidget.widget  # ipywidgets and bqplot are imported before the baseline
+    from lrwidget._fastai import run_sweep
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    recorder = CommRecorder(keep=False)
+    with tempfile.TemporaryDirectory(prefix="lrwidget-bench-") as directory:
+        learn = _tiny_learner(Path(directory))
+        gc.collect()
+        baseline = rss_bytes()
+        if not reset_peak_rss():
+            raise OSError("cannot reset the peak RSS (/proc/self/clear_refs is not writable)")
+        start = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if mode == "headless":
+            sweep = run_sweep(learn, START_LR, END_LR, num_it, stop_div=False)
+        elif mode == "headless-thread":
+            box: list[Any] = []
+            worker = threading.Thread(
+                target=lambda: box.append(run_sweep(learn, START_LR, END_LR, num_it, False))
+            )
+            worker.start()
+            worker.join()
+            sweep = box[0]
+        elif mode == "streaming":
+            with recorder.installed():
+                widget = lrwidget.widget.LRFinderWidget(
+                    learn, START_LR, END_LR, num_it, stop_div=False
+                )
+                extra["built_mib"] = (rss_bytes() - baseline) / MIB
+                widget.run()
+            sweep = widget.sweep
+            extra |= {
+                "frames": widget.updates_sent,
+                "messages": recorder.count,
+                "mib_sent": recorder.total_bytes / MIB,
+            }
+        else:
+            raise ValueError(f"mode must be headless, headless-thread or streaming; got {mode!r}")
+        seconds = time.perf_counter() - start
+        peak = peak_rss_bytes()
+        gc.collect()
+        after = rss_bytes()
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "points": len(sweep),
+                "status": sweep.status,
+                "seconds": seconds,
+                "baseline_mib": baseline / MIB,
+                "added_peak_mib": (peak - baseline) / MIB,
+                "retained_mib": (after - baseline) / MIB,
+                **extra,
+            }
+        ),
+        flush=True,
+    )
+
+
+def start(mode: str, num_it: int) -> subprocess.Popen[str]:
+    """Start :func:`child` in a fresh interpreter."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, "--num-it", str(num_it)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def collect(mode: str, process: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for a child started by :func:`start`; its JSON line."""
+    out, err = process.communicate()
+    if process.returncode != 0:
+        sys.stderr.write(err)
+        raise RuntimeError(f"the {mode} measurement failed (exit {process.returncode})")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=2, help="measured pairs")
+    parser.add_argument("--num-it", type=int, default=10_000, help="iterations per sweep")
+    parser.add_argument(
+        "--diagnose", action="store_true", help="also measure run_sweep in a worker thread"
+    )
+    parser.add_argument(
+        "--sequential", action="store_true", help="run the processes of a pair one at a time"
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        child(arguments.child, arguments.num_it)
+        return 0
+
+    from _common import banner, print_table, ratios_of, summary, verdict
+
+    banner(
+        f"B6 peak RSS added by a {arguments.num_it:,}-iteration sweep: streaming vs headless "
+        "(separate processes)"
+    )
+    modes = ["streaming", "headless"]
+    if arguments.diagnose:
+        modes.append("headless-thread")
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for pair in range(arguments.pairs):
+        order = modes if pair % 2 == 0 else [modes[1], modes[0], *modes[2:]]
+        if arguments.sequential:
+            for mode in order:
+                results[mode].append(collect(mode, start(mode, arguments.num_it)))
+        else:
+            # Peak RSS is per process: the two sides of a pair may share the clock.
+            running = [(mode, start(mode, arguments.num_it)) for mode in order]
+            for mode, process in running:
+                results[mode].append(collect(mode, process))
+        cells = ", ".join(
+            f"{mode} +{results[mode][-1]['added_peak_mib']:.1f} MiB "
+            f"({results[mode][-1]['seconds']:.1f} s)"
+            for mode in modes
+        )
+        print(f"  pair {pair + 1}: {cells}", flush=True)
+
+    rows = []
+    for mode in modes:
+        runs = results[mode]
+        rows.append(
+            [
+                f"{mode}: added peak RSS (MiB)",
+                *summary([run["added_peak_mib"] for run in runs]).format("{:.1f}".format),
+            ]
+        )
+        rows.append(
+            [
+                f"{mode}: retained after (MiB)",
+                *summary([run["retained_mib"] for run in runs]).format("{:.1f}".format),
+            ]
+        )
+        rows.append(
+            [
+                f"{mode}: baseline RSS (MiB)",
+                *summary([run["baseline_mib"] for run in runs]).format("{:.0f}".format),
+            ]
+        )
+        rows.append(
+            [
+                f"{mode}: sweep time (s)",
+                *summary([run["seconds"] for run in runs]).format("{:.1f}".format),
+            ]
+        )
+    streaming = results["streaming"]
+    rows.append(
+        [
+            "streaming: of which the built widget, before run() (MiB)",
+            *summary([run["built_mib"] for run in streaming]).format("{:.1f}".format),
+        ]
+    )
+    rows.append(
+        [
+            "streaming: frames / messages / MiB sent",
+            f"{summary([run['frames'] for run in streaming]).median:.0f} / "
+            f"{summary([run['messages'] for run in streaming]).median:.0f} / "
+            f"{summary([run['mib_sent'] for run in streaming]).median:.0f}",
+            "",
+            "",
+        ]
+    )
+    ratio = summary(
+        ratios_of(
+            [run["added_peak_mib"] for run in streaming],
+            [run["added_peak_mib"] for run in results["headless"]],
+        )
+    )
+    rows.append(["ratio streaming/headless", *ratio.format("{:.2f}x".format)])
+    print_table(
+        f"B6: memory, median/min/max over {arguments.pairs} pairs",
+        ["measure", "median", "min", "max"],
+        rows,
+    )
+
+    def added(mode: str) -> float:
+        return summary([run["added_peak_mib"] for run in results[mode]]).median
+
+    points = {run["points"] for mode_runs in results.values() for run in mode_runs}
+    verdict(
+        "B6",
+        f"added peak RSS streaming / headless <= {TARGET}",
+        ratio.median <= TARGET,
+        f"median {ratio.median:.2f}x: +{added('streaming'):.1f} MiB streaming vs "
+        f"+{added('headless'):.1f} MiB headless (medians); points per sweep {sorted(points)}",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

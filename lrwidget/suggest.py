@@ -133,33 +133,63 @@ def steep_log10(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
     return _steep(lrs, losses, log10_32)
 
 
+def _kept_indices(values: Float32Array) -> np.ndarray[Any, np.dtype[np.intp]] | None:
+    """Indices of the points that can matter to ``valley``, or None when all of them can.
+
+    Exact reductions (the answer is unchanged):
+
+    * NaN never compares, so a NaN point is in no decreasing run (fastai's ``<``): drop it.
+    * A point equal to the previous kept point has exactly the same predecessors (anything
+      before it greater than it, the equal point excepted, is also before that point) and the
+      same successors, hence the same run length, reached one step later: it can never be the
+      *first* end of the longest run, nor lengthen anyone else's.  Drop it (plateaus).
+    """
+    kept: np.ndarray[Any, np.dtype[np.intp]] | None = None
+    nan = np.isnan(values)
+    if nan.any():
+        kept = np.flatnonzero(~nan)
+        values = values[kept]
+    if len(values) > 1:
+        repeated = values[1:] == values[:-1]
+        if repeated.any():
+            first_of_run = np.flatnonzero(np.concatenate(([True], ~repeated)))
+            kept = first_of_run if kept is None else kept[first_of_run]
+    return kept
+
+
 def valley_index(losses: Any) -> int:
     """fastai's ``valley`` index into ``losses`` (may be -1, meaning the last point).
 
-    Longest strictly decreasing subsequence by patience sorting; NaN never compares, so a NaN
-    point neither extends nor ends a run (as in fastai's ``<``).
+    Longest strictly decreasing subsequence by patience sorting, after dropping the points that
+    provably cannot change the answer (NaN, and a point equal to the previous one; see
+    ``_kept_indices``).  The remaining loop is a ``bisect`` per point: measured, it is bound by
+    the float comparisons inside ``bisect``, not by the interpreter.
     """
     values = _float32(losses)
     count = len(values)
     _require("valley", 1, count)
+    kept = _kept_indices(values)
+    if kept is not None:
+        values = values[kept]
     negated = (-values.astype(np.float64)).tolist()
     tails: list[float] = []
+    append = tails.append
+    bisect = bisect_left
     length = 0
     end = 0
-    append = tails.append
     for index, value in enumerate(negated):
-        if value != value:  # NaN
-            continue
-        position = bisect_left(tails, value)
+        position = bisect(tails, value)
         if position == length:
             append(value)
             length += 1
             end = index
         else:
             tails[position] = value
-    start = 0 if length <= 1 else end - length
     if length <= 1:
-        end = 0
+        return 0
+    if kept is not None:
+        end = int(kept[end])
+    start = end - length
     sections = (end - start) / 3
     return start + int(sections) + int(sections / 2)
 

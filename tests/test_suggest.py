@@ -240,3 +240,75 @@ def test_valley_is_fast() -> None:
     began = time.perf_counter()
     suggest.valley_index(losses)
     assert time.perf_counter() - began < 2.0  # fastai's O(n^2) would take hours
+
+
+# --- valley: the fast path against the plain patience-sorting reference ------------------------
+def reference_valley_index(losses: np.ndarray) -> int:
+    """The previous implementation: patience sorting over every point, NaN skipped in the loop."""
+    from bisect import bisect_left
+
+    negated = (-np.asarray(losses, dtype=np.float32).astype(np.float64)).tolist()
+    tails: list[float] = []
+    length = end = 0
+    for index, value in enumerate(negated):
+        if value != value:
+            continue
+        position = bisect_left(tails, value)
+        if position == length:
+            tails.append(value)
+            length += 1
+            end = index
+        else:
+            tails[position] = value
+    start = 0 if length <= 1 else end - length
+    end = 0 if length <= 1 else end
+    sections = (end - start) / 3
+    return start + int(sections) + int(sections / 2)
+
+
+def realistic_curve(count: int, seed: int) -> np.ndarray:
+    """fastai's smoothed loss on an LR-finder-like curve, as benchmarks/bench_analysis.py builds."""
+    from lrwidget import smoothing
+
+    rng = np.random.default_rng(seed)
+    position = np.arange(count) / count
+    raw = 2.5 - 1.5 * position + 8 * np.clip(position - 0.7, 0, None) ** 2
+    return smoothing.ema((raw + 0.1 * rng.standard_normal(count)).astype(np.float32))
+
+
+def long_arrays() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    count = 100_000
+    arrays = [
+        rng.standard_normal(count).astype(np.float32),
+        rng.integers(0, 5, count).astype(np.float32),  # plateau-heavy, many equal neighbours
+        np.repeat(rng.standard_normal(count // 50), 50).astype(np.float32),
+        realistic_curve(count, 0),
+        np.round(realistic_curve(count, 1), 2),  # plateaus inside a realistic curve
+        np.sort(rng.standard_normal(count)).astype(np.float32),  # nothing decreases: index 0
+    ]
+    with_nan = [array.copy() for array in arrays[:5]]
+    for array in with_nan:
+        array[rng.integers(0, count, 2_000)] = np.nan
+        array[:3] = np.nan
+    all_nan = np.full(1_000, np.nan, np.float32)
+    return [*arrays, *with_nan, all_nan]
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_valley_index_equals_reference_on_long_arrays(index: int) -> None:
+    losses = long_arrays()[index]
+    assert suggest.valley_index(losses) == reference_valley_index(losses)
+    window = losses[len(losses) // 10 : -5]
+    assert suggest.valley_index(window) == reference_valley_index(window)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    losses=st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.0, np.nan, np.inf, -np.inf]), max_size=60)
+)
+def test_valley_index_equals_reference_on_ties_and_nan(losses: list[float]) -> None:
+    array = np.array(losses, dtype=np.float32)
+    if len(array) == 0:
+        return
+    assert suggest.valley_index(array) == reference_valley_index(array)

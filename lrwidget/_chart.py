@@ -34,7 +34,7 @@ Marks, bottom to top (all share the log-scale LR axis):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,9 @@ _CAPTION_OFFSET = (8, 16)
 _CAPTION_FLIP_FRACTION = 0.8
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+#: The marks a light streamed update redraws: the measured points and the smoothed line.
+STREAM_MARKS: frozenset[str] = frozenset({"raw", "smoothed"})
 
 
 def rule_color(name: str, order: Sequence[str]) -> str:
@@ -642,25 +645,25 @@ class LossChart:
         self.widgets_sent = 0
 
     # Each entry: mark, {trait: view attribute}.  Lists of colours are converted to lists.
-    def _plan(self) -> list[tuple[bqplot.Mark, dict[str, str]]]:
+    def _plan(self) -> list[tuple[str, dict[str, str]]]:
         return [
-            (self.shading, {"x": "shading_x", "y": "shading_y", "fill_colors": "shading_colors"}),
+            ("shading", {"x": "shading_x", "y": "shading_y", "fill_colors": "shading_colors"}),
             (
-                self.span_labels,
+                "span_labels",
                 {"x": "span_label_x", "y": "span_label_y", "text": "span_label_text"},
             ),
-            (self.raw, {"x": "raw_x", "y": "raw_y"}),
-            (self.smoothed, {"x": "smoothed_x", "y": "smoothed_y"}),
-            (self.markers, {"x": "marker_x", "y": "marker_y", "colors": "marker_colors"}),
-            (self.highlight, {"x": "highlight_x", "y": "highlight_y", "colors": "highlight_color"}),
-            (self.minimum_link, {"x": "link_x", "y": "link_y"}),
-            (self.points, {"x": "point_x", "y": "point_y", "colors": "point_colors"}),
+            ("raw", {"x": "raw_x", "y": "raw_y"}),
+            ("smoothed", {"x": "smoothed_x", "y": "smoothed_y"}),
+            ("markers", {"x": "marker_x", "y": "marker_y", "colors": "marker_colors"}),
+            ("highlight", {"x": "highlight_x", "y": "highlight_y", "colors": "highlight_color"}),
+            ("minimum_link", {"x": "link_x", "y": "link_y"}),
+            ("points", {"x": "point_x", "y": "point_y", "colors": "point_colors"}),
             (
-                self.labels,
+                "labels",
                 {"x": "label_x", "y": "label_y", "text": "label_text", "colors": "label_colors"},
             ),
             (
-                self.labels_left,
+                "labels_left",
                 {
                     "x": "label_left_x",
                     "y": "label_left_y",
@@ -669,7 +672,7 @@ class LossChart:
                 },
             ),
             (
-                self.minimum_label,
+                "minimum_label",
                 {
                     "x": "minimum_label_x",
                     "y": "minimum_label_y",
@@ -678,25 +681,29 @@ class LossChart:
                     "x_offset": "minimum_label_x_offset",
                 },
             ),
-            (self.divergence_line, {"x": "divergence_x", "y": "divergence_y"}),
+            ("divergence_line", {"x": "divergence_x", "y": "divergence_y"}),
             (
-                self.divergence_handle,
+                "divergence_handle",
                 {"x": "divergence_handle_x", "y": "divergence_handle_y"},
             ),
-            (self.handles, {"x": "handle_x", "y": "handle_y"}),
-            (self.pick, {"x": "pick_x", "y": "pick_y"}),
+            ("handles", {"x": "handle_x", "y": "handle_y"}),
+            ("pick", {"x": "pick_x", "y": "pick_y"}),
         ]
 
-    def draw(self, view: ChartView) -> int:
+    def draw(self, view: ChartView, *, only: Collection[str] | None = None) -> int:
         """Assign the view to the marks; only marks whose data changed are touched.
 
         Each touched mark sends exactly one comm message (its traits merged by
-        ``hold_sync``).  Returns the number of widgets updated.
+        ``hold_sync``).  With ``only`` (mark names, e.g. :data:`STREAM_MARKS`) the other
+        marks and the loss scale are left as they are.  Returns the number of widgets updated.
         """
         updated = 0
         self.drawing = True
         try:
-            for mark, traits in self._plan():
+            for name, traits in self._plan():
+                if only is not None and name not in only:
+                    continue
+                mark = getattr(self, name)
                 changed = {}
                 for trait, name in traits.items():
                     value = _trait_value(trait, getattr(view, name))
@@ -708,7 +715,8 @@ class LossChart:
                     for trait, value in changed.items():
                         setattr(mark, trait, value)
                 updated += 1
-            updated += self._set_loss_range(view.loss_range)
+            if only is None:
+                updated += self._set_loss_range(view.loss_range)
         finally:
             self.drawing = False
         if updated:

@@ -22,6 +22,7 @@ from traitlets import Float, Int, List, Unicode, observe, validate
 
 from lrwidget._chart import (
     CUSTOM_COLOR,
+    STREAM_MARKS,
     ChartView,
     LossChart,
     boundary_lrs,
@@ -50,6 +51,10 @@ UPDATE_INTERVAL = 0.05
 #: Streamed redraws may use at most 1/DRAW_SHARE of the wall time (see _next_stream_time).
 DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
+#: While a sweep streams, the whole chart and the readout are redrawn at most this often;
+#: the updates in between are light: points, smoothed line and progress (about 4 messages
+#: instead of about 15), which keeps both the message rate and the redraw cost down.
+FULL_STREAM_INTERVAL = 1.0
 _BETA_MAX = 0.999
 _DIV_MIN, _DIV_MAX, _DIV_DEFAULT = 1.5, 10.0, 4.0
 
@@ -188,6 +193,7 @@ class LRFinderWidget(widgets.VBox):
         self._ended_at: float | None = None
         self._last_update = -math.inf
         self._last_draw_seconds = 0.0
+        self._last_full_update = -math.inf
         self._timer: threading.Timer | None = None
         self._timer_token = 0
         self._analysis_cache: tuple[tuple[Any, ...], Analysis | None, str | None] | None = None
@@ -751,12 +757,12 @@ class LRFinderWidget(widgets.VBox):
             timer.start()
 
     def _next_stream_time(self) -> float:
-        """When the next streamed update may go out (call with ``_lock`` held).
+        """When the next update may go out at the earliest (call with ``_lock`` held).
 
         At most one update per UPDATE_INTERVAL, and drawing may take at most
         1/DRAW_SHARE of the CPU: with many thousand points a redraw costs 10-20 ms of the
         GIL, which would otherwise slow the sweep itself down.  Never sparser than
-        MAX_STREAM_INTERVAL, so the chart keeps moving.
+        MAX_STREAM_INTERVAL on that account, so the chart keeps moving.
         """
         spacing = min(MAX_STREAM_INTERVAL, DRAW_SHARE * self._last_draw_seconds)
         return self._last_update + max(UPDATE_INTERVAL, spacing)
@@ -773,7 +779,7 @@ class LRFinderWidget(widgets.VBox):
                     # A control's redraw went out meanwhile: keep the spacing.
                     self._stream_update()
                     return
-                self._refresh()
+                self._refresh(streaming=True)
         except Exception as caught:
             with self._lock:
                 self._background_error = self._background_error or caught
@@ -835,8 +841,13 @@ class LRFinderWidget(widgets.VBox):
         self._analysis_cache = (key, analysis, message)
         return analysis, message
 
-    def _refresh(self) -> None:
-        """Re-run analyze on the recorded points and update chart, readout and progress."""
+    def _refresh(self, *, streaming: bool = False) -> None:
+        """Re-run analyze on the recorded points and update chart, readout and progress.
+
+        ``streaming`` marks an update sent because the sweep moved on (not because a
+        control changed): between full redraws, at most one per FULL_STREAM_INTERVAL, it
+        only moves the points, the smoothed line and the progress.
+        """
         if not getattr(self, "_ready", False):
             return
         with self._draw_lock:
@@ -876,9 +887,14 @@ class LRFinderWidget(widgets.VBox):
                 skip_end=self.skip_end,
                 div_threshold=self.div_threshold,
             )
-            sent = self._chart.draw(view)
-            self._view = view
-            sent += self._set_value(self._readout_html, self._readout(analysis, message, view))
+            now = time.perf_counter()
+            light = streaming and now < self._last_full_update + FULL_STREAM_INTERVAL
+            if light:
+                sent = self._chart.draw(view, only=STREAM_MARKS)
+            else:
+                sent = self._chart.draw(view)
+                self._view = view
+                sent += self._set_value(self._readout_html, self._readout(analysis, message, view))
             sent += self._update_progress(sweep)
             if sent:
                 self.updates_sent += 1
@@ -886,6 +902,8 @@ class LRFinderWidget(widgets.VBox):
             with self._lock:
                 self._last_update = time.perf_counter()
                 self._last_draw_seconds = time.thread_time() - began
+                if not light:
+                    self._last_full_update = now
 
     @staticmethod
     def _set_value(control: widgets.Widget, value: Any) -> int:

@@ -239,12 +239,12 @@ def run_once(make_widget: Callable[[], LRFinderWidget]) -> RunResult:
             batch_ends.append((len(sweep), time.perf_counter()))
             original_on_batch(sweep)
 
-        def refresh() -> None:
+        def refresh(**options: Any) -> None:
             with widget._draw_lock:  # the label must not change while another redraw sends
                 recorder.frame = len(refreshes)
                 start = time.perf_counter()
                 try:
-                    original_refresh()
+                    original_refresh(**options)
                 finally:
                     ended = time.perf_counter()
                     durations.append(ended - start)

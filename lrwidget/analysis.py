@@ -369,9 +369,7 @@ def analyze(
             returned = (lr, float(smoothed[nearest]))
         results[name] = RuleResult(name, lr, point, index, None, explanation, returned)
 
-    suggested = collections.namedtuple(  # type: ignore[misc]
-        "SuggestedLRs", [name for name, _ in chosen], rename=True
-    )
+    suggested = _suggested_lrs_type(tuple(name for name, _ in chosen))
     suggestions = suggested(*(result.lr for result in results.values()))
     return Analysis(
         sweep_length=count,
@@ -389,3 +387,13 @@ def analyze(
         smoothing=smoothing,
         lrs=lrs,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _suggested_lrs_type(names: tuple[str, ...]) -> Any:
+    """fastai's ``SuggestedLRs`` namedtuple for these rule names.
+
+    Cached: building a namedtuple class costs more than all four rules at 100 points, and
+    analyze runs on every slider move.  Instances still compare equal to fastai's (tuples).
+    """
+    return collections.namedtuple("SuggestedLRs", names, rename=True)

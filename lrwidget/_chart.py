@@ -33,6 +33,7 @@ Marks, bottom to top (all share the log-scale LR axis):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,24 @@ class ChartView:
     pick_x: FloatArray = field(default_factory=_empty)
     pick_y: FloatArray = field(default_factory=_empty)
     loss_range: tuple[float, float] | None = None
+
+
+def stream_view(
+    view: ChartView, lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray
+) -> ChartView:
+    """``view`` with only the raw points and the smoothed line replaced (fresh arrays).
+
+    A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
+    (the last full redraw) is not sent again.
+    """
+    x = np.array(lrs, dtype=np.float64)
+    return dataclasses.replace(
+        view,
+        raw_x=x,
+        raw_y=np.array(losses, dtype=np.float64),
+        smoothed_x=x.copy(),
+        smoothed_y=np.array(smoothed, dtype=np.float64),
+    )
 
 
 def boundary_lrs(lrs: np.ndarray, count: int, start_lr: float, end_lr: float) -> FloatArray:

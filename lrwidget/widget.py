@@ -32,9 +32,10 @@ from lrwidget._chart import (
     marker_positions,
     nearest_boundary,
     rule_color,
+    stream_view,
 )
 from lrwidget._errors import LRWidgetValueError
-from lrwidget.analysis import analyze
+from lrwidget.analysis import analyze, smoothed_losses
 from lrwidget.sweep import Sweep
 
 if TYPE_CHECKING:
@@ -857,44 +858,9 @@ class LRFinderWidget(widgets.VBox):
             began = time.thread_time()
             with self._lock:
                 sweep = self._sweep
-            analysis, message = self._analyze()
-            if analysis is not None:
-                count = analysis.sweep_length
-                lrs, losses = (sweep.lrs[:count], sweep.losses[:count]) if sweep else ((), ())
-            elif sweep is not None:
-                lrs, losses = sweep.snapshot()
-            else:
-                lrs, losses = np.zeros(0), np.zeros(0)
-            selected_lr = self.lr
-            selected_color = (
-                CUSTOM_COLOR
-                if self.selected == CUSTOM
-                else rule_color(self.selected, self.rule_names)
-            )
-            view = build_view(
-                lrs=np.asarray(lrs, dtype=np.float64),
-                losses=np.asarray(losses, dtype=np.float64),
-                analysis=analysis,
-                shown=self.shown_rules,
-                rule_order=self.rule_names,
-                selected_lr=selected_lr,
-                selected_color=selected_color,
-                custom_lr=self.custom_lr,
-                num_it=self.num_it,
-                start_lr=self.start_lr,
-                end_lr=self.end_lr,
-                skip_start=self.skip_start,
-                skip_end=self.skip_end,
-                div_threshold=self.div_threshold,
-            )
             now = time.perf_counter()
             light = streaming and now < self._last_full_update + FULL_STREAM_INTERVAL
-            if light:
-                sent = self._chart.draw(view, only=STREAM_MARKS)
-            else:
-                sent = self._chart.draw(view)
-                self._view = view
-                sent += self._set_value(self._readout_html, self._readout(analysis, message, view))
+            sent = self._draw_points(sweep) if light else self._draw_everything(sweep)
             sent += self._update_progress(sweep)
             if sent:
                 self.updates_sent += 1
@@ -904,6 +870,52 @@ class LRFinderWidget(widgets.VBox):
                 self._last_draw_seconds = time.thread_time() - began
                 if not light:
                     self._last_full_update = now
+
+    def _draw_points(self, sweep: Sweep | None) -> int:
+        """A light streamed update: only the raw points and the smoothed line move.
+
+        It needs the smoothed curve, not the rules, so it skips ``analyze`` (valley alone
+        costs milliseconds at thousands of points) and the rest of the view.
+        """
+        if sweep is None or len(sweep) == 0:
+            return 0
+        lrs, losses = sweep.snapshot()
+        frozen = Sweep.from_arrays(lrs, losses, num_it=sweep.num_it, status="running")
+        smoothed = smoothed_losses(frozen, self.beta, self.smoothing)
+        return self._chart.draw(stream_view(self._view, lrs, losses, smoothed), only=STREAM_MARKS)
+
+    def _draw_everything(self, sweep: Sweep | None) -> int:
+        """Re-run analyze and redraw every mark and the readout."""
+        analysis, message = self._analyze()
+        if analysis is not None:
+            count = analysis.sweep_length
+            lrs, losses = (sweep.lrs[:count], sweep.losses[:count]) if sweep else ((), ())
+        elif sweep is not None:
+            lrs, losses = sweep.snapshot()
+        else:
+            lrs, losses = np.zeros(0), np.zeros(0)
+        selected_color = (
+            CUSTOM_COLOR if self.selected == CUSTOM else rule_color(self.selected, self.rule_names)
+        )
+        view = build_view(
+            lrs=np.asarray(lrs, dtype=np.float64),
+            losses=np.asarray(losses, dtype=np.float64),
+            analysis=analysis,
+            shown=self.shown_rules,
+            rule_order=self.rule_names,
+            selected_lr=self.lr,
+            selected_color=selected_color,
+            custom_lr=self.custom_lr,
+            num_it=self.num_it,
+            start_lr=self.start_lr,
+            end_lr=self.end_lr,
+            skip_start=self.skip_start,
+            skip_end=self.skip_end,
+            div_threshold=self.div_threshold,
+        )
+        sent = self._chart.draw(view)
+        self._view = view
+        return sent + self._set_value(self._readout_html, self._readout(analysis, message, view))
 
     @staticmethod
     def _set_value(control: widgets.Widget, value: Any) -> int:

@@ -12,6 +12,7 @@ import html
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,9 @@ SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
 )
 CUSTOM = "custom"
 #: Streaming updates are at least this far apart (at most 20 per second).
-UPDATE_INTERVAL = 0.05
+MAX_UPDATES_PER_SECOND = 20
+#: Streamed updates are at least this far apart.
+UPDATE_INTERVAL = 1 / MAX_UPDATES_PER_SECOND
 #: Streamed redraws may use at most 1/DRAW_SHARE of the wall time (see _next_stream_time).
 DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
@@ -195,6 +198,8 @@ class LRFinderWidget(widgets.VBox):
         self._last_update = -math.inf
         self._last_draw_seconds = 0.0
         self._last_full_update = -math.inf
+        # Send times of the last MAX_UPDATES_PER_SECOND updates (for the final update).
+        self._update_times: deque[float] = deque(maxlen=MAX_UPDATES_PER_SECOND)
         self._timer: threading.Timer | None = None
         self._timer_token = 0
         self._analysis_cache: tuple[tuple[Any, ...], Analysis | None, str | None] | None = None
@@ -794,9 +799,14 @@ class LRFinderWidget(widgets.VBox):
 
     def _final_update(self) -> None:
         with self._draw_lock:
-            # Keep the spacing even for the last update, which is always sent.
+            # The last update is always sent, at once unless the previous second already
+            # holds MAX_UPDATES_PER_SECOND updates: waiting out the whole spacing would
+            # keep run() and wait() from returning for up to 100 ms after the sweep ended.
             with self._lock:
-                wait = self._next_stream_time() - time.perf_counter()
+                times = self._update_times
+                wait = 0.0
+                if len(times) == MAX_UPDATES_PER_SECOND:
+                    wait = times[0] + 1.0 - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
             self._refresh()
@@ -868,6 +878,8 @@ class LRFinderWidget(widgets.VBox):
             with self._lock:
                 self._last_update = time.perf_counter()
                 self._last_draw_seconds = time.thread_time() - began
+                if sent:
+                    self._update_times.append(self._last_update)
                 if not light:
                     self._last_full_update = now
 

@@ -527,7 +527,7 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(
     streamed = [m.time for m in raw if m.thread in ("lrwidget-sweep", "lrwidget-update")]
     assert len(streamed) >= 10  # it streamed, not only a final update
     assert _max_in_one_second(streamed) <= 20
-    assert np.diff(streamed).min() >= UPDATE_INTERVAL * 0.95
+    assert np.diff(streamed[:-1]).min() >= UPDATE_INTERVAL * 0.95  # the last: the final one
     assert _max_in_one_second([m.time for m in comm_recorder.snapshot()]) <= 500
     assert widget.updates_sent >= len(raw)
 

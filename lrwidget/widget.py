@@ -48,11 +48,12 @@ SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("centred (zero-lag)", "centred"),
 )
 CUSTOM = "custom"
-#: Streaming updates are at least this far apart (at most 20 per second).
+#: Streaming sends at most this many updates in any one second, the final one included.
 MAX_UPDATES_PER_SECOND = 20
 #: Streamed updates are at least this far apart.
 UPDATE_INTERVAL = 1 / MAX_UPDATES_PER_SECOND
-#: Streamed redraws may use at most 1/DRAW_SHARE of the wall time (see _next_stream_time).
+#: Streamed redraws may use at most 1/DRAW_SHARE of the CPU time (see _next_stream_time),
+#: but are never held back more than MAX_STREAM_INTERVAL on that account.
 DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
 #: While a sweep streams, the whole chart and the readout are redrawn at most this often;

@@ -331,7 +331,7 @@ def build_view(
             points_x.append(float(result.point[0]))
             points_y.append(float(result.point[1]))
             points_colors.append(color)
-        returned = getattr(result, "returned_point", None)
+        returned = result.returned_point
         if name == "minimum" and result.point is not None and returned is not None:
             # The exact confusion users hit: the lowest loss is a decade right of the number.
             # A level connector from the true minimum (right) to its LR / 10 (left) says so.

@@ -198,6 +198,27 @@ class Sweep:
             count = self._length
             return self._lrs[:count].copy(), self._losses[:count].copy()
 
+    def frozen(self) -> Sweep:
+        """The points recorded so far as a separate Sweep (one copy, taken under the lock).
+
+        A running sweep keeps growing in its worker thread; analyse the frozen copy so that
+        ``lrs`` and ``losses`` have the same length.  Status and schedule are kept.
+        """
+        with self._lock:
+            count = self._length
+            copy = Sweep.from_arrays(
+                self._lrs[:count],
+                self._losses[:count],
+                num_it=self.num_it,
+                start_lr=self.start_lr,
+                end_lr=self.end_lr,
+                fastai_smooth_losses=None if self._smooth is None else self._smooth[:count],
+                stop_div=self.stop_div,
+                status=self.status,
+            )
+        copy.error = self.error
+        return copy
+
     @property
     def finished(self) -> bool:
         """True once the sweep has ended, whatever the ending."""

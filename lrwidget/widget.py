@@ -829,19 +829,8 @@ class LRFinderWidget(widgets.VBox):
         cache = self._analysis_cache
         if cache is not None and cache[0] == key:
             return cache[1], cache[2]
-        frozen = sweep
-        if not sweep.finished:
-            # A consistent copy: the worker keeps appending while we analyse.
-            lrs, losses = sweep.snapshot()
-            frozen = Sweep.from_arrays(
-                lrs,
-                losses,
-                num_it=sweep.num_it,
-                start_lr=sweep.start_lr,
-                end_lr=sweep.end_lr,
-                stop_div=sweep.stop_div,
-                status="running",
-            )
+        # The worker keeps appending while we analyse: work on a consistent copy.
+        frozen = sweep if sweep.finished else sweep.frozen()
         analysis: Analysis | None = None
         message: str | None = None
         try:
@@ -892,10 +881,10 @@ class LRFinderWidget(widgets.VBox):
         """
         if sweep is None or len(sweep) == 0:
             return 0
-        lrs, losses = sweep.snapshot()
-        frozen = Sweep.from_arrays(lrs, losses, num_it=sweep.num_it, status="running")
+        frozen = sweep.frozen()
         smoothed = smoothed_losses(frozen, self.beta, self.smoothing)
-        return self._chart.draw(stream_view(self._view, lrs, losses, smoothed), only=STREAM_MARKS)
+        view = stream_view(self._view, frozen.lrs, frozen.losses, smoothed)
+        return self._chart.draw(view, only=STREAM_MARKS)
 
     def _draw_everything(self, sweep: Sweep | None) -> int:
         """Re-run analyze and redraw every mark and the readout."""

@@ -155,3 +155,18 @@ def test_to_dataframe() -> None:
     assert isinstance(frame, pandas.DataFrame)
     assert list(frame.columns) == ["lr", "loss", "fastai_smooth_loss"]
     assert frame["loss"].tolist() == [2.0, 1.0]
+
+
+def test_frozen_copy_is_consistent_and_independent() -> None:
+    sweep = Sweep(num_it=10, start_lr=1e-3, end_lr=1.0)
+    for index in range(4):
+        sweep.append(1e-3 * 2**index, 1.0 + index, 0.5 + index)
+    frozen = sweep.frozen()
+    sweep.append(1.0, 9.0, 9.0)
+    assert len(frozen) == 4 and len(sweep) == 5
+    np.testing.assert_array_equal(frozen.lrs, sweep.lrs[:4])
+    np.testing.assert_array_equal(frozen.losses, sweep.losses[:4])
+    assert frozen.fastai_smooth_losses is not None
+    np.testing.assert_array_equal(frozen.fastai_smooth_losses, [0.5, 1.5, 2.5, 3.5])
+    assert (frozen.num_it, frozen.start_lr, frozen.end_lr) == (10, 1e-3, 1.0)
+    assert frozen.status == "running"

@@ -12,10 +12,12 @@ Measured from the comm's timestamps: *frames* (one widget redraw; every message 
 labelled with it) and raw comm messages per second, as the maximum over any 1-s sliding
 window and as the mean; messages per frame; the latency from each batch's end (stamped in
 ``on_batch``) to the first message on the raw-loss Scatter whose decoded ``x`` holds that
-point.  A point whose batch ended while the throttle forbade a redraw (the widget's own
-``_next_stream_time()`` after the previous redraw, else ``UPDATE_INTERVAL`` after it) is
-counted from the end of that period instead ("beyond throttle").  Finally: the last
-messages must carry every point and the final status.
+point.  A point whose batch ended while the throttle forbade a redraw is counted from the
+end of that period instead ("beyond throttle").  The throttle is the widget's spacing rule
+(its own ``_next_stream_time()`` after the previous redraw, else ``UPDATE_INTERVAL`` after
+it) and the message budget, judged from the recording alone: the update that carried the
+point may go out once its messages fit in 20 per 1-s window with those sent before it.
+Finally: the last messages must carry every point and the final status.
 
 Targets: <= 20 messages/s; every point on the chart <= 100 ms after its batch (beyond the
 throttle); final state always sent.
@@ -293,6 +295,19 @@ def _rates(result: RunResult, messages: list[RecordedMessage]) -> None:
     result.message_rate_mean = len(times) / span if span > 0 else math.nan
 
 
+def _budget_release(sent_times: np.ndarray, before: int, cost: int, moment: float) -> float:
+    """The first time from ``moment`` at which ``cost`` more messages keep every 1-s window
+    within RATE_LIMIT, given the first ``before`` recorded messages (times ascending)."""
+    earlier = sent_times[:before]
+    first = int(np.searchsorted(earlier, moment - 1.0, side="right"))
+    in_window = len(earlier) - first
+    if in_window + cost <= RATE_LIMIT:
+        return moment
+    # Wait until enough of them are more than a second old.
+    must_leave = in_window + min(cost, RATE_LIMIT) - RATE_LIMIT
+    return max(moment, float(earlier[first + must_leave - 1]) + 1.0)
+
+
 def _latency(
     result: RunResult,
     messages: list[RecordedMessage],
@@ -300,14 +315,19 @@ def _latency(
     batch_ends: list[tuple[int, float]],
     refreshes: list[tuple[float, float]],
 ) -> None:
-    # (time, number of points) of every raw-Scatter message that carried x.
-    arrivals: list[tuple[float, int]] = []
-    for message in messages:
+    # (time, number of points, position in `messages`) of every raw-Scatter message with x.
+    arrivals: list[tuple[float, int, int]] = []
+    frame_sizes: dict[int, int] = {}
+    frame_first: dict[int, int] = {}
+    for position, message in enumerate(messages):
+        frame_sizes[message.frame] = frame_sizes.get(message.frame, 0) + 1
+        frame_first.setdefault(message.frame, position)
         if message.comm_id == raw_comm and "x" in message.keys:
             x = message.state()["x"]
-            arrivals.append((message.time, 0 if x is None else len(np.atleast_1d(x))))
-    arrival_times = np.array([time for time, _ in arrivals])
-    covered = np.maximum.accumulate(np.array([count for _, count in arrivals] or [0]))
+            arrivals.append((message.time, 0 if x is None else len(np.atleast_1d(x)), position))
+    sent_times = np.array([message.time for message in messages])
+    arrival_times = np.array([time for time, _, _ in arrivals])
+    covered = np.maximum.accumulate(np.array([count for _, count, _ in arrivals] or [0]))
     starts = np.array([start for start, _ in refreshes])
     releases = np.maximum.accumulate(np.array([release for _, release in refreshes]))
     for count, batch_end in batch_ends:
@@ -319,9 +339,18 @@ def _latency(
             continue
         arrival = float(arrival_times[index])
         # The throttle forbids a redraw until the release of the last redraw that started
-        # before this batch ended.
+        # before this batch ended (the widget's spacing rule) ...
         started_before = int(np.searchsorted(starts, batch_end, side="right"))
         release = float(releases[started_before - 1]) if started_before else -math.inf
+        # ... and until the update that carried the point fits in the message budget, judged
+        # from the messages recorded before it (not from the widget's own bookkeeping).
+        frame = messages[arrivals[index][2]].frame
+        release = max(
+            release,
+            _budget_release(
+                sent_times, frame_first[frame], frame_sizes[frame], max(batch_end, release)
+            ),
+        )
         if batch_end < release:
             result.in_throttle += 1
         result.latency.append(max(arrival - batch_end, 0.0))

@@ -93,6 +93,9 @@ _CAPTION_FLIP_FRACTION = 0.8
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
+#: One widget's pending update: the widget and the traits to assign (one comm message).
+Change = tuple[Any, dict[str, Any]]
+
 #: The marks a light streamed update redraws: the measured points and the smoothed line.
 STREAM_MARKS: frozenset[str] = frozenset({"raw", "smoothed"})
 
@@ -709,48 +712,55 @@ class LossChart:
             ("pick", {"x": "pick_x", "y": "pick_y"}),
         ]
 
-    def draw(self, view: ChartView, *, only: Collection[str] | None = None) -> int:
-        """Assign the view to the marks; only marks whose data changed are touched.
+    def changes(self, view: ChartView, *, only: Collection[str] | None = None) -> list[Change]:
+        """What assigning ``view`` would change: one ``(widget, {trait: value})`` per widget.
 
-        Each touched mark sends exactly one comm message (its traits merged by
-        ``hold_sync``).  With ``only`` (mark names, e.g. :data:`STREAM_MARKS`) the other
-        marks and the loss scale are left as they are.  Returns the number of widgets updated.
+        Only marks whose data differ are listed; sending each entry under ``hold_sync`` is one
+        comm message, so ``len(changes)`` is what a redraw costs before anything is sent.  With
+        ``only`` (mark names, e.g. :data:`STREAM_MARKS`) the other marks and the loss scale are
+        left out.
         """
-        updated = 0
+        pending: list[Change] = []
+        for name, traits in self._plan():
+            if only is not None and name not in only:
+                continue
+            mark = getattr(self, name)
+            changed = {}
+            for trait, attribute in traits.items():
+                value = _trait_value(trait, getattr(view, attribute))
+                if not _same(getattr(mark, trait), value):
+                    changed[trait] = value
+            if changed:
+                pending.append((mark, changed))
+        if only is None:
+            low, high = view.loss_range if view.loss_range is not None else (None, None)
+            if self.loss_scale.min != low or self.loss_scale.max != high:
+                pending.append((self.loss_scale, {"min": low, "max": high}))
+        return pending
+
+    def send(self, pending: Sequence[Change]) -> int:
+        """Assign :meth:`changes` (any widget's, in fact): one message per entry.
+
+        :attr:`drawing` is True meanwhile, so observers can ignore their own echoes.
+        Returns the number of messages sent.
+        """
+        if not pending:
+            return 0
         self.drawing = True
         try:
-            for name, traits in self._plan():
-                if only is not None and name not in only:
-                    continue
-                mark = getattr(self, name)
-                changed = {}
-                for trait, name in traits.items():
-                    value = _trait_value(trait, getattr(view, name))
-                    if not _same(getattr(mark, trait), value):
-                        changed[trait] = value
-                if not changed:
-                    continue
-                with mark.hold_sync():
-                    for trait, value in changed.items():
-                        setattr(mark, trait, value)
-                updated += 1
-            if only is None:
-                updated += self._set_loss_range(view.loss_range)
+            for widget, traits in pending:
+                with widget.hold_sync():
+                    for trait, value in traits.items():
+                        setattr(widget, trait, value)
         finally:
             self.drawing = False
-        if updated:
-            self.updates_sent += 1
-            self.widgets_sent += updated
-        return updated
+        self.updates_sent += 1
+        self.widgets_sent += len(pending)
+        return len(pending)
 
-    def _set_loss_range(self, loss_range: tuple[float, float] | None) -> int:
-        low, high = loss_range if loss_range is not None else (None, None)
-        if self.loss_scale.min == low and self.loss_scale.max == high:
-            return 0
-        with self.loss_scale.hold_sync():
-            self.loss_scale.min = low
-            self.loss_scale.max = high
-        return 1
+    def draw(self, view: ChartView, *, only: Collection[str] | None = None) -> int:
+        """Assign the view to the marks whose data changed; returns the messages sent."""
+        return self.send(self.changes(view, only=only))
 
 
 def _trait_value(trait: str, value: Any) -> Any:

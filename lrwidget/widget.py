@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as widgets
 import numpy as np
@@ -24,6 +24,7 @@ from traitlets import Float, Int, List, Unicode, observe, validate
 from lrwidget._chart import (
     CUSTOM_COLOR,
     STREAM_MARKS,
+    Change,
     ChartView,
     LossChart,
     boundary_lrs,
@@ -48,22 +49,28 @@ SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("centred (zero-lag)", "centred"),
 )
 CUSTOM = "custom"
-#: Streaming sends at most this many updates in any one second, the final one included.
-MAX_UPDATES_PER_SECOND = 20
+#: Streaming never lets the widget's comm messages (every widget updated is one message) pass
+#: this many in any one second, counting every message it sends: streamed updates, the final
+#: update, and the redraws that answer a control (which are sent at once, and which the
+#: streamed updates then make room for).
+MAX_MESSAGES_PER_SECOND = 20
 #: Streamed updates are at least this far apart.
-UPDATE_INTERVAL = 1 / MAX_UPDATES_PER_SECOND
+UPDATE_INTERVAL = 0.05
 #: Streamed redraws may use at most 1/DRAW_SHARE of the CPU time (see _next_stream_time),
 #: but are never held back more than MAX_STREAM_INTERVAL on that account.
 DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
-#: While a sweep streams, the whole chart and the readout are redrawn at most this often;
-#: the updates in between are light: points, smoothed line and progress (about 4 messages
-#: instead of about 15), which keeps both the message rate and the redraw cost down.
-FULL_STREAM_INTERVAL = 1.0
+#: While a sweep streams, the whole chart, the readout and the progress text are redrawn at
+#: most this often; the updates in between are light: the raw points, the smoothed line and
+#: the progress bar, at most LIGHT_MESSAGES messages, about 6 per second within the budget.
+#: A full update costs 10-16 messages, so the second around it has room for one light update.
+FULL_STREAM_INTERVAL = 2.0
+LIGHT_MESSAGES = 3
 _BETA_MAX = 0.999
 _DIV_MIN, _DIV_MAX, _DIV_DEFAULT = 1.5, 10.0, 4.0
 
 Method = str | Callable[..., Any]
+RefreshKind = Literal["control", "stream", "points", "final"]
 
 
 def _rule_name(method: Method) -> str:
@@ -199,8 +206,10 @@ class LRFinderWidget(widgets.VBox):
         self._last_update = -math.inf
         self._last_draw_seconds = 0.0
         self._last_full_update = -math.inf
-        # Send times of the last MAX_UPDATES_PER_SECOND updates (for the final update).
-        self._update_times: deque[float] = deque(maxlen=MAX_UPDATES_PER_SECOND)
+        # (time, messages) of every update sent in the last second: the message budget.
+        self._sent_log: deque[tuple[float, int]] = deque()
+        # Messages of the last full update (what the next streamed full update will cost).
+        self._full_messages = 0
         self._timer: threading.Timer | None = None
         self._timer_token = 0
         self._analysis_cache: tuple[tuple[Any, ...], Analysis | None, str | None] | None = None
@@ -755,24 +764,56 @@ class LRFinderWidget(widgets.VBox):
         with self._lock:
             if self._timer is not None:
                 return
-            wait = max(0.0, self._next_stream_time() - time.perf_counter())
-            self._timer_token += 1
-            timer = threading.Timer(wait, self._timer_fired, args=(self._timer_token,))
-            timer.daemon = True
-            timer.name = "lrwidget-update"
-            self._timer = timer
-            timer.start()
+            self._arm_timer(self._next_stream_time())
+
+    def _arm_timer(self, moment: float) -> None:
+        """Schedule the streamed redraw at ``moment`` (perf_counter; call with ``_lock`` held)."""
+        self._timer_token += 1
+        wait = max(0.0, moment - time.perf_counter())
+        timer = threading.Timer(wait, self._timer_fired, args=(self._timer_token,))
+        timer.daemon = True
+        timer.name = "lrwidget-update"
+        self._timer = timer
+        timer.start()
+
+    def _full_due(self, moment: float) -> bool:
+        return moment >= self._last_full_update + FULL_STREAM_INTERVAL
 
     def _next_stream_time(self) -> float:
-        """When the next update may go out at the earliest (call with ``_lock`` held).
+        """When the next streamed update may go out at the earliest (call with ``_lock`` held).
 
-        At most one update per UPDATE_INTERVAL, and drawing may take at most
+        At least UPDATE_INTERVAL after the previous one, and drawing may take at most
         1/DRAW_SHARE of the CPU: with many thousand points a redraw costs 10-20 ms of the
-        GIL, which would otherwise slow the sweep itself down.  Never sparser than
-        MAX_STREAM_INTERVAL on that account, so the chart keeps moving.
+        GIL, which would otherwise slow the sweep itself down (never sparser than
+        MAX_STREAM_INTERVAL on that account).  Then, not before its messages fit in the
+        budget (:meth:`_room_at`); a full update's cost is estimated by the previous one's,
+        and :meth:`_timer_fired` checks the real cost before sending.
         """
         spacing = min(MAX_STREAM_INTERVAL, DRAW_SHARE * self._last_draw_seconds)
-        return self._last_update + max(UPDATE_INTERVAL, spacing)
+        earliest = self._last_update + max(UPDATE_INTERVAL, spacing)
+        cost = self._full_messages if self._full_due(earliest) else LIGHT_MESSAGES
+        return self._room_at(cost, earliest)
+
+    def _room_at(self, cost: int, earliest: float) -> float:
+        """The first moment from ``earliest`` at which ``cost`` more messages keep every
+        one-second window within MAX_MESSAGES_PER_SECOND (call with ``_lock`` held).
+
+        The log holds each update at the time its last message went out; an update counts in
+        the window (t - 1, t].  An update bigger than the whole budget waits for an empty one.
+        """
+        log = self._sent_log
+        while log and log[0][0] <= time.perf_counter() - 1.0:
+            log.popleft()
+        window = [(sent, count) for sent, count in log if sent > earliest - 1.0]
+        total = sum(count for _, count in window)
+        moment = earliest
+        for sent, count in window:
+            if total + cost <= MAX_MESSAGES_PER_SECOND:
+                break
+            total -= count
+            # 1 ms past the second, so that no clock rounding can count it twice.
+            moment = sent + 1.001
+        return moment
 
     def _timer_fired(self, token: int) -> None:
         try:
@@ -783,10 +824,10 @@ class LRFinderWidget(widgets.VBox):
                     self._timer = None
                     too_soon = self._next_stream_time() > time.perf_counter()
                 if too_soon:
-                    # A control's redraw went out meanwhile: keep the spacing.
+                    # A control's redraw went out meanwhile: keep the spacing and the budget.
                     self._stream_update()
                     return
-                self._refresh(streaming=True)
+                self._refresh(kind="stream")
         except Exception as caught:
             with self._lock:
                 self._background_error = self._background_error or caught
@@ -799,18 +840,25 @@ class LRFinderWidget(widgets.VBox):
                 self._timer = None
 
     def _final_update(self) -> None:
-        with self._draw_lock:
-            # The last update is always sent, at once unless the previous second already
-            # holds MAX_UPDATES_PER_SECOND updates: waiting out the whole spacing would
-            # keep run() and wait() from returning for up to 100 ms after the sweep ended.
+        """The last update of a sweep: always sent, in full, as soon as the budget allows.
+
+        That is at once unless the last second was busy.  Then the last points and the bar
+        go first, as soon as a light update fits, and the rest (markers, readout, status)
+        when a full one does: run() and wait() return then, up to about a second later.
+        Waits happen outside the draw lock, so a control moved meanwhile is answered at once.
+        """
+        with self._lock:
+            now = time.perf_counter()
+            full_at = self._room_at(max(self._full_messages, LIGHT_MESSAGES), now)
+            light_at = self._room_at(LIGHT_MESSAGES, now)
+        if full_at > now and light_at < full_at:
+            time.sleep(max(0.0, light_at - now))
+            self._refresh(kind="points")
             with self._lock:
-                times = self._update_times
-                wait = 0.0
-                if len(times) == MAX_UPDATES_PER_SECOND:
-                    wait = times[0] + 1.0 - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            self._refresh()
+                now = time.perf_counter()
+                full_at = self._room_at(max(self._full_messages, LIGHT_MESSAGES), now)
+        time.sleep(max(0.0, full_at - now))
+        self._refresh(kind="final")
 
     # ----------------------------------------------------------------------------------------
     # analysis and drawing
@@ -842,12 +890,18 @@ class LRFinderWidget(widgets.VBox):
         self._analysis_cache = (key, analysis, message)
         return analysis, message
 
-    def _refresh(self, *, streaming: bool = False) -> None:
+    def _refresh(self, kind: RefreshKind = "control") -> None:
         """Re-run analyze on the recorded points and update chart, readout and progress.
 
-        ``streaming`` marks an update sent because the sweep moved on (not because a
-        control changed): between full redraws, at most one per FULL_STREAM_INTERVAL, it
-        only moves the points, the smoothed line and the progress.
+        ``kind`` says why, and so what is drawn and when it may go out:
+
+        * ``"control"`` (a control, a setting or a start): everything, sent at once;
+        * ``"stream"`` (the sweep moved on; the timer thread): a light update (points,
+          smoothed line, progress bar) unless a full one is due (one per
+          FULL_STREAM_INTERVAL); sent only if its messages fit in MAX_MESSAGES_PER_SECOND,
+          else the timer is set for when they will, with the points recorded by then;
+        * ``"points"`` / ``"final"`` (the sweep ended): a light / full update, sent when it
+          fits in the budget (:meth:`_final_update` waits for that before calling).
         """
         if not getattr(self, "_ready", False):
             return
@@ -859,35 +913,50 @@ class LRFinderWidget(widgets.VBox):
             with self._lock:
                 sweep = self._sweep
             now = time.perf_counter()
-            light = streaming and now < self._last_full_update + FULL_STREAM_INTERVAL
-            sent = self._draw_points(sweep) if light else self._draw_everything(sweep)
-            sent += self._update_progress(sweep)
-            if sent:
-                self.updates_sent += 1
-                self.messages_sent += sent
+            light = kind == "points" or (kind == "stream" and not self._full_due(now))
+            frame = self._light_frame(sweep) if light else self._full_frame(sweep)
+            if kind != "control":
+                with self._lock:
+                    moment = self._room_at(len(frame), now)
+                    if not light:
+                        self._full_messages = len(frame)
+                    if moment > now and kind == "stream":
+                        # Over budget: try again when it has room, with the points then.
+                        self._last_draw_seconds = time.thread_time() - began
+                        if self._timer is None:
+                            self._arm_timer(moment)
+                        return
+                if moment > now:
+                    # The sweep ended and this costs more than _final_update reckoned (rare).
+                    time.sleep(moment - now)
+                    frame = self._light_frame(sweep) if light else self._full_frame(sweep)
+            sent = self._chart.send(frame)
             with self._lock:
                 self._last_update = time.perf_counter()
                 self._last_draw_seconds = time.thread_time() - began
                 if sent:
-                    self._update_times.append(self._last_update)
+                    self.updates_sent += 1
+                    self.messages_sent += sent
+                    self._sent_log.append((self._last_update, sent))
                 if not light:
                     self._last_full_update = now
 
-    def _draw_points(self, sweep: Sweep | None) -> int:
-        """A light streamed update: only the raw points and the smoothed line move.
+    def _light_frame(self, sweep: Sweep | None) -> list[Change]:
+        """A light streamed update: only the raw points, the smoothed line and the bar move.
 
         It needs the smoothed curve, not the rules, so it skips ``analyze`` (valley alone
         costs milliseconds at thousands of points) and the rest of the view.
         """
         if sweep is None or len(sweep) == 0:
-            return 0
+            return []
         frozen = sweep.frozen()
         smoothed = smoothed_losses(frozen, self.beta, self.smoothing)
         view = stream_view(self._view, frozen.lrs, frozen.losses, smoothed)
-        return self._chart.draw(view, only=STREAM_MARKS)
+        frame = self._chart.changes(view, only=STREAM_MARKS)
+        return frame + self._progress_bar_change(len(frozen))
 
-    def _draw_everything(self, sweep: Sweep | None) -> int:
-        """Re-run analyze and redraw every mark and the readout."""
+    def _full_frame(self, sweep: Sweep | None) -> list[Change]:
+        """Re-run analyze; every mark, the readout, the progress and the status."""
         analysis, message = self._analyze()
         if analysis is not None:
             count = analysis.sweep_length
@@ -915,29 +984,30 @@ class LRFinderWidget(widgets.VBox):
             skip_end=self.skip_end,
             div_threshold=self.div_threshold,
         )
-        sent = self._chart.draw(view)
         self._view = view
-        return sent + self._set_value(self._readout_html, self._readout(analysis, message, view))
+        frame = self._chart.changes(view)
+        frame += _value_change(self._readout_html, self._readout(analysis, message, view))
+        frame += self._progress_changes(sweep)
+        return frame
 
-    @staticmethod
-    def _set_value(control: widgets.Widget, value: Any) -> int:
-        if control.value == value:
-            return 0
-        control.value = value
-        return 1
+    def _progress_bar_change(self, count: int) -> list[Change]:
+        return _value_change(self._progress, min(count, self.num_it))
 
-    def _update_progress(self, sweep: Sweep | None) -> int:
+    def _progress_changes(self, sweep: Sweep | None) -> list[Change]:
+        """The progress bar, its text, the status line and the Stop button."""
         count = len(sweep) if sweep is not None else 0
         status = self.status
-        sent = self._set_value(self._progress, min(count, self.num_it))
         bar_style = {
             "done": "success",
             "diverged": "warning",
             "stopped": "info",
             "failed": "danger",
         }.get(status, "")
-        if self._progress.bar_style != bar_style:
-            self._progress.bar_style = bar_style
+        frame: list[Change] = []
+        bar = {"value": min(count, self.num_it), "bar_style": bar_style}
+        bar = {name: value for name, value in bar.items() if getattr(self._progress, name) != value}
+        if bar:
+            frame.append((self._progress, bar))
         parts = [f"{count} / {self.num_it}"]
         if count and sweep is not None:
             parts.append(f"lr {format_lr(float(sweep.lrs[count - 1]))}")
@@ -950,10 +1020,12 @@ class LRFinderWidget(widgets.VBox):
             if status == "running":
                 remaining = elapsed / count * (self.num_it - count) if count else None
                 parts.append(f"remaining ~{_duration(remaining)}")
-        sent += self._set_value(self._progress_html, " · ".join(parts))
-        sent += self._set_value(self._status_html, self._status_text(sweep))
-        self._stop_button.disabled = status != "running"
-        return sent
+        frame += _value_change(self._progress_html, " · ".join(parts))
+        frame += _value_change(self._status_html, self._status_text(sweep))
+        stopped = status != "running"
+        if self._stop_button.disabled != stopped:
+            frame.append((self._stop_button, {"disabled": stopped}))
+        return frame
 
     def _status_text(self, sweep: Sweep | None) -> str:
         status = self.status
@@ -1032,6 +1104,11 @@ class LRFinderWidget(widgets.VBox):
             f"LRFinderWidget(status={self.status!r}, lr={self.lr!r}, selected={self.selected!r},"
             f" points={len(self.sweep) if self.sweep is not None else 0})"
         )
+
+
+def _value_change(control: widgets.Widget, value: Any) -> list[Change]:
+    """``control.value = value`` as a pending change, or nothing when it already holds it."""
+    return [] if control.value == value else [(control, {"value": value})]
 
 
 def _engine() -> Any:

@@ -28,7 +28,13 @@ from fake_comm import (
 from lrwidget import analyze
 from lrwidget._errors import LRWidgetValueError
 from lrwidget.sweep import Sweep
-from lrwidget.widget import UPDATE_INTERVAL, LRFinderWidget
+from lrwidget.widget import (
+    FULL_STREAM_INTERVAL,
+    LIGHT_MESSAGES,
+    MAX_MESSAGES_PER_SECOND,
+    UPDATE_INTERVAL,
+    LRFinderWidget,
+)
 
 NUM_IT = 100
 START_LR, END_LR = 1e-7, 10.0
@@ -439,13 +445,73 @@ def test_fast_stream_is_throttled_with_a_final_update(
     assert {message.thread for message in raw} <= {"lrwidget-sweep", "lrwidget-update"}
 
 
+def _most_in_one_second(times: Sequence[float]) -> int:
+    ordered = np.sort(np.asarray(times))
+    if len(ordered) == 0:
+        return 0
+    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
+    return int((ends - np.arange(len(ordered))).max())
+
+
+def test_streaming_keeps_every_second_within_the_message_budget(
+    comm_recorder: CommRecorder, replay: Replay
+) -> None:
+    # 3,000 batches of about 1 ms: several full updates, light ones between, and a final one
+    # that must wait for room.  Every comm message counts, whatever widget it updates.
+    count = 3_000
+    lrs = START_LR * (END_LR / START_LR) ** (np.arange(count) / count)
+    position = np.log10(lrs)
+    losses = 1.5 - 0.8 / (1 + np.exp(-2 * (position + 4))) + 0.05 * np.exp(2 * (position + 1))
+    losses += np.random.default_rng(0).normal(0, 0.03, count)
+    source = Sweep.from_arrays(lrs, losses, num_it=count, start_lr=START_LR, end_lr=END_LR)
+    replay.delays = lambda index: 0.001
+    widget = replay.widget(source)
+    comm_recorder.clear()
+    began = time.perf_counter()
+    widget.run()
+    duration = time.perf_counter() - began
+    messages = comm_recorder.snapshot()
+    assert _most_in_one_second([message.time for message in messages]) <= MAX_MESSAGES_PER_SECOND
+    # It streamed (light and full updates), not only a final update ...
+    raw = _raw_messages(comm_recorder, widget)
+    readouts = comm_recorder.updates(widget._readout_html)
+    assert len(raw) >= 2 * duration, (len(raw), duration)
+    assert len(readouts) >= duration / (FULL_STREAM_INTERVAL + 1.5), (len(readouts), duration)
+    # ... light updates moved only the points, the line and the bar ...
+    bar = comm_recorder.updates(widget._progress)
+    assert len(bar) >= len(raw) - 1
+    # ... and the final update holds every point, the readout and the status.
+    assert len(raw[-1].state["x"]) == count
+    assert f'data-points="{count}"' in widget._readout_html.value
+    assert 'data-status="done"' in widget._readout_html.value
+    assert widget.suggestions == analyze(source).suggestions
+    assert "done" in widget._status_html.value
+    assert widget._progress.value == count and widget._progress.bar_style == "success"
+
+
+def test_room_in_the_message_budget(replay: Replay, sweep: Sweep) -> None:
+    widget = replay.widget(sweep)
+    widget._sent_log.clear()
+    now = time.perf_counter() + 10  # in the future: nothing ages out while the test runs
+    room = widget._room_at
+    assert room(MAX_MESSAGES_PER_SECOND, now) == now  # nothing sent in the last second
+    widget._sent_log.extend([(now - 0.9, 12), (now - 0.5, 3), (now - 0.2, 3)])  # 18 in (now-1, now]
+    assert room(2, now) == now
+    assert room(LIGHT_MESSAGES, now) == pytest.approx(now + 0.101)  # once the 12 are 1 s old
+    assert room(15, now) == pytest.approx(now + 0.501)  # 12 and the first 3 must age out
+    assert room(25, now) == pytest.approx(now + 0.801)  # more than the budget: an empty second
+    assert room(LIGHT_MESSAGES, now + 0.2) == now + 0.2  # the 12 are out of that second
+
+
 def test_a_throttled_point_is_sent_without_waiting_for_the_next_batch(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
+    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Bursts of fast batches (throttled) followed by slow ones: the trailing-edge timer must
     # send each throttled batch without waiting for the next slow batch.  (How soon, in
     # milliseconds, is measured by benchmarks/bench_streaming.py, not asserted here: wall
-    # times on a loaded CI machine are not a test.)
+    # times on a loaded CI machine are not a test.)  The message budget, which may hold an
+    # update back for up to a second, is lifted here: it has its own test.
+    monkeypatch.setattr("lrwidget.widget.MAX_MESSAGES_PER_SECOND", 10_000)
     short = Sweep.from_arrays(
         sweep.lrs[:24], sweep.losses[:24], num_it=NUM_IT, start_lr=START_LR, end_lr=END_LR
     )
@@ -534,15 +600,15 @@ def test_exception_in_a_redraw_is_not_lost(
 ) -> None:
     widget = replay.widget(sweep)
     calls = {"count": 0}
-    original = widget._chart.draw
+    original = widget._chart.send
 
-    def broken(view: Any) -> int:
+    def broken(pending: Any) -> int:
         calls["count"] += 1
         if calls["count"] > 1:
             raise OverflowError("cannot draw")
-        return original(view)
+        return original(pending)
 
-    monkeypatch.setattr(widget._chart, "draw", broken)
+    monkeypatch.setattr(widget._chart, "send", broken)
     with pytest.raises(OverflowError, match="cannot draw"):
         widget.run()
 

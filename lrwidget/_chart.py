@@ -1,10 +1,11 @@
 """The bqplot figure of the learning-rate widget.
 
 The figure is built once (:class:`LossChart`); every redraw goes through
-:meth:`LossChart.draw`, which receives a :class:`ChartView` — plain arrays computed by the
+:meth:`LossChart.changes`, which receives a :class:`ChartView` — plain arrays computed by the
 pure function :func:`build_view` from the raw sweep and an :class:`~lrwidget.analysis.Analysis` —
-and assigns new arrays only to the marks whose data changed, each mark's traits in one
-message (``with mark.hold_sync():``).  Arrays are always fresh objects: an array handed to a
+and lists new arrays only for the marks whose data changed; :meth:`LossChart.send` then
+assigns them, each mark's traits in one message (``with mark.hold_sync():``), so a redraw's
+cost in messages is known before it is sent.  Arrays are always fresh objects: an array handed to a
 mark is never written again.
 
 Marks, bottom to top (all share the log-scale LR axis):

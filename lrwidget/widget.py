@@ -195,6 +195,12 @@ class LRFinderWidget(widgets.VBox):
         self._syncing = False
         self._sweep: Sweep | None = _sweep
         self._worker: threading.Thread | None = None
+        # Set when the current sweep has ended (its result and status are final), and when
+        # its last update has gone out to the chart (up to about a second later: the budget).
+        self._ended = threading.Event()
+        self._ended.set()
+        self._drawn = threading.Event()
+        self._drawn.set()
         self._stop_event: threading.Event | None = None
         self._error: BaseException | None = None
         self._background_error: BaseException | None = None
@@ -567,7 +573,7 @@ class LRFinderWidget(widgets.VBox):
     def running(self) -> bool:
         """True while a sweep runs in the background."""
         with self._lock:
-            return self._worker is not None and self._worker.is_alive()
+            return not self._ended.is_set()
 
     @property
     def analysis(self) -> Analysis | None:
@@ -641,7 +647,7 @@ class LRFinderWidget(widgets.VBox):
                 "Create LRFinderWidget(learn) to run a new sweep."
             )
         with self._lock:
-            if self._worker is not None and self._worker.is_alive():
+            if not self._ended.is_set():
                 done = len(self._sweep) if self._sweep is not None else 0
                 raise RuntimeError(
                     f"Run refused: a sweep is already running ({done} / {self.num_it}). "
@@ -655,9 +661,11 @@ class LRFinderWidget(widgets.VBox):
             self._sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
             self._started_at = time.perf_counter()
             self._ended_at = None
+            self._ended = threading.Event()
+            self._drawn = threading.Event()
             self._worker = threading.Thread(
                 target=self._work,
-                args=(self._stop_event, self._sweep),
+                args=(self._stop_event, self._sweep, self._ended, self._drawn),
                 name="lrwidget-sweep",
                 daemon=True,
             )
@@ -677,16 +685,18 @@ class LRFinderWidget(widgets.VBox):
     def wait(self, timeout: float | None = None) -> Sweep | None:
         """Wait for the running sweep to end and return it.
 
+        It returns as soon as the sweep's result is final.  The chart's last update follows
+        at once, or within about a second when the last second already carried its share of
+        messages (streaming sends at most MAX_MESSAGES_PER_SECOND).
+
         Raises:
             TimeoutError: if it is still running after ``timeout`` seconds.
             BaseException: the exception that ended the sweep, re-raised.
         """
         with self._lock:
-            worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
-            if worker.is_alive():
-                raise TimeoutError(
+            ended = self._ended
+        if not ended.wait(timeout):
+            raise TimeoutError(
                     f"the sweep is still running after {timeout} s; call wait() again or stop() it."
                 )
         with self._lock:
@@ -707,15 +717,20 @@ class LRFinderWidget(widgets.VBox):
         except KeyboardInterrupt:
             self.stop()
             with self._lock:
-                worker = self._worker
-            if worker is not None:
-                worker.join()
+                ended = self._ended
+            ended.wait()
             raise
         return self.suggestions
 
     # ----------------------------------------------------------------------------------------
     # the worker thread (no print, no `with output:` here)
-    def _work(self, stop_event: threading.Event, sweep: Sweep) -> None:
+    def _work(
+        self,
+        stop_event: threading.Event,
+        sweep: Sweep,
+        ended: threading.Event,
+        drawn: threading.Event,
+    ) -> None:
         result: Sweep | None = None
         error: BaseException | None = None
         try:
@@ -744,11 +759,14 @@ class LRFinderWidget(widgets.VBox):
                 self._ended_at = time.perf_counter()
                 self._run_refused = ""
                 self._cancel_timer()
+                ended.set()
             try:
                 self._final_update()
             except Exception as caught:
                 with self._lock:
                     self._background_error = self._background_error or caught
+            finally:
+                drawn.set()
 
     def _on_batch(self, sweep: Sweep) -> None:
         with self._lock:

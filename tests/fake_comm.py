@@ -191,3 +191,13 @@ def click(button: Any) -> None:
 def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
     """Every widget created in the test records its messages here."""
     return CommRecorder().install(monkeypatch)
+
+
+def drawn(widget: Any, timeout: float = 10.0) -> None:
+    """Wait until the widget's sweep has sent its final update to the chart.
+
+    ``run()`` and ``wait()`` return as soon as the sweep ends; the final update follows at
+    once or, when the last second already carried its share of messages, up to about a
+    second later.  Tests that read what the chart was sent call this first.
+    """
+    assert widget._drawn.wait(timeout), f"the final update was not sent within {timeout} s"

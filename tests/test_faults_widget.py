@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_comm import CommRecorder, SentMessage, browser_update, click
+from fake_comm import CommRecorder, SentMessage, browser_update, click, drawn
 from fastai.callback.core import Callback
 from learners import BUILDERS, assert_unchanged, user_state
 from test_faults import (
@@ -205,6 +205,7 @@ def test_ending_in_background(
             widget.wait()
         assert again.value is expected_error
         sweep = widget.sweep
+    drawn(widget)
 
     assert not widget.running
     assert_unchanged(before, setup.learn)
@@ -266,6 +267,7 @@ def test_stop_pressed(
     finally:
         pause.release.set()
     sweep = widget.wait(timeout=TIMEOUT)
+    drawn(widget)
 
     assert_unchanged(before, setup.learn)
     assert _listing(tmp_path) == files_before
@@ -307,6 +309,7 @@ def test_second_start_refused_while_running(comm_recorder: CommRecorder, tmp_pat
     finally:
         pause.release.set()
     sweep = widget.wait(timeout=TIMEOUT)
+    drawn(widget)
     assert sweep is first and sweep is not None
     assert sweep.status == "done" and len(sweep) == NUM_IT
     assert_unchanged(before, setup.learn)
@@ -326,6 +329,7 @@ def test_run_refused_notice_does_not_outlive_the_sweep(
     finally:
         pause.release.set()
     widget.wait(timeout=TIMEOUT)
+    drawn(widget)
     final_status = _last_sent(comm_recorder, widget._status_html)
     assert 'data-status="done"' in final_status
     assert "already running" not in final_status, final_status
@@ -367,6 +371,7 @@ def test_fit_from_other_threads_refused_and_the_sweep_completes(
     finally:
         pause.release.set()
     sweep = widget.wait(timeout=TIMEOUT)  # the refusals did not end or fail the sweep
+    drawn(widget)
     assert sweep is not None and sweep.status == expected.status == "done"
     assert sweep.error is None
     np.testing.assert_array_equal(sweep.lrs, expected.lrs)
@@ -399,6 +404,7 @@ def test_two_widgets_sweep_at_once(comm_recorder: CommRecorder, tmp_path: Path) 
             pause.release.set()
     for widget, reference, learn, before in zip(widgets, expected, learners, befores, strict=True):
         sweep = widget.wait(timeout=TIMEOUT)
+        drawn(widget)
         assert sweep is not None and sweep.status == reference.status
         np.testing.assert_array_equal(sweep.lrs, reference.lrs)
         np.testing.assert_array_equal(sweep.losses, reference.losses)
@@ -494,6 +500,7 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(
     assert answered - pressed < 1.0
 
     sweep = widget.wait(timeout=TIMEOUT)
+    drawn(widget)
     assert sweep is not None and sweep.status == "done" and len(sweep) == LONG_SWEEP
     assert answered < engine.ended_at  # the control was answered before the sweep ended
 

@@ -23,6 +23,7 @@ from fake_comm import (
     browser_custom,
     browser_update,
     click,
+    drawn,
 )
 
 from lrwidget import analyze
@@ -336,6 +337,7 @@ def test_no_learner_refuses_run_and_apply(comm_recorder: CommRecorder, sweep: Sw
 def test_apply_sets_learn_lr(comm_recorder: CommRecorder, sweep: Sweep, replay: Any) -> None:
     widget = replay.widget(sweep)
     widget.run()
+    drawn(widget)
     assert widget.apply() == widget.lr == widget.suggestions.valley
     assert widget.learn.lr == widget.lr
     widget.selected = "custom"
@@ -423,6 +425,7 @@ def test_fast_stream_is_throttled_with_a_final_update(
     comm_recorder.clear()
     began = time.perf_counter()
     suggestions = widget.run()
+    drawn(widget)
     duration = time.perf_counter() - began
     assert suggestions == analyze(widget.sweep).suggestions  # type: ignore[arg-type]
     raw = _raw_messages(comm_recorder, widget)
@@ -469,6 +472,7 @@ def test_streaming_keeps_every_second_within_the_message_budget(
     comm_recorder.clear()
     began = time.perf_counter()
     widget.run()
+    drawn(widget)
     duration = time.perf_counter() - began
     messages = comm_recorder.snapshot()
     assert _most_in_one_second([message.time for message in messages]) <= MAX_MESSAGES_PER_SECOND
@@ -487,6 +491,28 @@ def test_streaming_keeps_every_second_within_the_message_budget(
     assert widget.suggestions == analyze(source).suggestions
     assert "done" in widget._status_html.value
     assert widget._progress.value == count and widget._progress.bar_style == "success"
+
+
+def test_run_returns_when_the_sweep_ends_and_the_final_update_follows(
+    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
+) -> None:
+    # Redrawing for the start costs a dozen messages; a sweep this short ends well within
+    # the second, so the final update (another dozen) must wait for room.  run() does not
+    # wait with it: its result is final when the sweep ends.
+    widget = replay.widget(sweep)
+    comm_recorder.clear()
+    began = time.perf_counter()
+    suggestions = widget.run()
+    returned = time.perf_counter()
+    assert suggestions == analyze(sweep).suggestions
+    assert not widget.running and widget.status == "done"
+    drawn(widget)
+    times = [message.time for message in comm_recorder.snapshot()]
+    assert times[0] < returned < times[-1]
+    assert times[-1] - began < 1.5
+    assert _most_in_one_second(times) <= MAX_MESSAGES_PER_SECOND
+    assert 'data-status="done"' in widget._readout_html.value
+    assert len(_last(comm_recorder, widget._chart.raw)["x"]) == len(sweep)
 
 
 def test_room_in_the_message_budget(replay: Replay, sweep: Sweep) -> None:
@@ -519,6 +545,7 @@ def test_a_throttled_point_is_sent_without_waiting_for_the_next_batch(
     widget = replay.widget(short)
     comm_recorder.clear()
     widget.run()
+    drawn(widget)
     raw = [
         (message.time, len(message.state["x"])) for message in _raw_messages(comm_recorder, widget)
     ]
@@ -554,6 +581,7 @@ def test_controls_stay_live_while_streaming(
     with pytest.raises(RuntimeError, match="already running"):
         widget.start()
     widget.wait(timeout=10)
+    drawn(widget)
     assert widget.suggestions == analyze(widget.sweep, beta=0.9).suggestions  # type: ignore[arg-type]
 
 
@@ -568,6 +596,7 @@ def test_stop_keeps_the_points_and_run_again_starts_fresh(
         time.sleep(0.005)
     click(widget._stop_button)
     first = widget.wait(timeout=5)
+    drawn(widget)
     assert first is not None and first.status == "stopped" and 10 <= len(first) < 100
     assert "stopped" in widget._status_html.value
     assert f'data-points="{len(first)}"' in widget._readout_html.value
@@ -576,6 +605,7 @@ def test_stop_keeps_the_points_and_run_again_starts_fresh(
     assert widget.analysis is not None
     replay.delays = lambda index: 0.0
     widget.run()
+    drawn(widget)
     assert widget.sweep is not first and len(widget.sweep) == 100  # type: ignore[arg-type]
 
 
@@ -587,6 +617,7 @@ def test_worker_exception_is_shown_and_reraised(
     widget.start()
     with pytest.raises(FloatingPointError, match="exploded at batch 30"):
         widget.wait(timeout=5)
+    drawn(widget)
     assert widget.status == "failed"
     assert "failed" in widget._status_html.value
     assert "FloatingPointError: loss exploded at batch 30" in widget._status_html.value
@@ -609,8 +640,16 @@ def test_exception_in_a_redraw_is_not_lost(
         return original(pending)
 
     monkeypatch.setattr(widget._chart, "send", broken)
+    # The final update fails after the sweep ended: the next wait() raises it, and the
+    # status line says so at the next redraw.
+    widget.run()
+    drawn(widget)
     with pytest.raises(OverflowError, match="cannot draw"):
-        widget.run()
+        widget.wait()
+    monkeypatch.setattr(widget._chart, "send", original)
+    widget.beta = 0.9
+    status = widget._status_html.value
+    assert "error while drawing: OverflowError(&#x27;cannot draw&#x27;)" in status
 
 
 def test_constructor_validates_before_anything_runs(replay: Replay, sweep: Sweep) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from fake_comm import CommRecorder
+from fake_comm import CommRecorder, drawn
 from fastai.callback.core import Callback
 from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.test_utils import RegModel, synth_learner
@@ -73,6 +73,7 @@ def test_default_suggestions_equal_fastai_lr_find(tmp_path: Path) -> None:
     learn = synth_regression_learner(0, tmp_path / "widget")
     widget = LRFinderWidget(learn)
     suggestions = widget.run()
+    drawn(widget)
     assert suggestions._fields == expected._fields
     assert tuple(suggestions) == tuple(expected)
     assert widget.suggestions == suggestions
@@ -94,6 +95,7 @@ def test_stop_mid_sweep_keeps_points_and_restores_the_learner(
     stopped_at = time.perf_counter()
     widget.stop()
     sweep = widget.wait(timeout=10)
+    drawn(widget)
     assert time.perf_counter() - stopped_at < 2.0
     assert sweep is not None and sweep.status == "stopped"
     assert 5 <= len(sweep) < 100
@@ -116,9 +118,11 @@ def test_second_run_refused_then_a_fresh_sweep(comm_recorder: CommRecorder, tmp_
     with pytest.raises(RuntimeError, match="already running"):
         widget.start()
     first = widget.wait(timeout=20)
+    drawn(widget)
     assert first is not None and first.finished
     widget.start()
     second = widget.wait(timeout=20)
+    drawn(widget)
     assert second is not first and second is not None
     assert len(second) == len(first)
     assert list(second.lrs) == list(first.lrs)
@@ -132,6 +136,7 @@ def test_exception_in_the_model_surfaces(comm_recorder: CommRecorder, tmp_path: 
     widget.start()
     with pytest.raises(FloatingPointError, match="blew up on batch 30"):
         widget.wait(timeout=20)
+    drawn(widget)
     assert widget.status == "failed"
     status = widget._status_html.value
     assert "failed" in status and "FloatingPointError: the model blew up on batch 30" in status
@@ -144,6 +149,7 @@ def test_apply_sets_the_learners_lr(tmp_path: Path) -> None:
     learn = synth_regression_learner(4, tmp_path)
     widget = LRFinderWidget(learn, num_it=50)
     widget.run()
+    drawn(widget)
     lr = widget.apply()
     assert learn.lr == lr == widget.suggestions.valley
 

@@ -697,8 +697,8 @@ class LRFinderWidget(widgets.VBox):
             ended = self._ended
         if not ended.wait(timeout):
             raise TimeoutError(
-                    f"the sweep is still running after {timeout} s; call wait() again or stop() it."
-                )
+                f"the sweep is still running after {timeout} s; call wait() again or stop() it."
+            )
         with self._lock:
             error = self._error or self._background_error
         if error is not None:

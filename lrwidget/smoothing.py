@@ -7,7 +7,10 @@ otherwise (measured: the two-rounding formula ``end - (end - start) * (1 - w)`` 
 torch on about 10% of random inputs, the fused form on none).  numpy has no fused multiply-add,
 so :func:`_fused_multiply_add32` emulates it exactly: the product of two float32 values is exact
 in float64, the sum is rounded *to odd* in float64 and then rounded to float32, which is the
-correctly rounded float32 result.
+correctly rounded float32 result.  Plain float64 rounding followed by float32 rounding gives the
+same result except when the float64 sum lands exactly halfway between two float32 numbers (or
+among float32 subnormals), so :func:`_exact_steps` rounds twice and sends only those rare
+elements through the emulation.
 
 The recursion is sequential and must not be reassociated, so :func:`ema` builds a fast
 *candidate* (a Python loop for short sweeps, many chunks advanced side by side in numpy for
@@ -35,6 +38,11 @@ _LOOP_LIMIT = 6_000
 _CHUNK = 256
 #: Warm-up of each chunk, in time constants of the EMA (``1 / -ln(beta)`` points each).
 _WARM_UP = 6.0
+#: Smallest positive normal float32; below it float32 spacing is coarser (see _exact_steps).
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+#: The 29 float64 mantissa bits that float32 drops, and their pattern exactly halfway.
+_BELOW_FLOAT32 = (1 << 29) - 1
+_HALFWAY = 1 << 28
 
 
 # --- exact float32 arithmetic ------------------------------------------------------------------
@@ -73,10 +81,30 @@ def _lerp_parameters(beta: float) -> tuple[np.float32, bool]:
 def _exact_steps(
     previous: Float32Array, raw: Float32Array, coefficient: np.float32, base_is_state: bool
 ) -> Float32Array:
-    """One exact lerp step for every pair (previous state, raw loss), vectorised."""
+    """One exact lerp step for every pair (previous state, raw loss), vectorised.
+
+    The product of the float32 difference and the coefficient is exact in float64, so the
+    float64 sum is the fused result rounded once, and rounding it on to float32 gives the
+    correctly rounded float32 result *unless* that float64 sum lies exactly halfway between
+    two float32 numbers (double rounding can then tie the wrong way) or in float32's
+    subnormal range (coarser spacing, so the halfway test below does not apply).  Only those
+    elements, about one in 2**29 on real curves, go through :func:`_fused_multiply_add32`;
+    the rest costs five array operations instead of twenty.
+    """
+    addend = previous if base_is_state else raw
     with np.errstate(invalid="ignore", over="ignore"):
         difference = previous - raw
-    return _fused_multiply_add32(coefficient, difference, previous if base_is_state else raw)
+        total = np.multiply(difference, coefficient, dtype=np.float64)
+        total += addend
+        result = total.astype(np.float32)
+        suspicious = (total.view(np.int64) & _BELOW_FLOAT32) == _HALFWAY
+        smallest = np.abs(result).min(initial=np.inf)
+        if not smallest > _FLOAT32_TINY:  # also when a NaN is present: check element-wise
+            suspicious |= (np.abs(total) < _FLOAT32_TINY) & (total != 0)
+    hard = np.flatnonzero(suspicious)
+    if len(hard):
+        result[hard] = _fused_multiply_add32(coefficient, difference[hard], addend[hard])
+    return result
 
 
 # --- fast candidates ----------------------------------------------------------------------------
@@ -132,10 +160,14 @@ def _chunked_candidate(
         padded, shape=(steps, chunks), strides=(padded.itemsize, padded.itemsize * _CHUNK)
     )
     rows = np.ascontiguousarray(strided)
-    with np.errstate(all="ignore"):
-        guess = _linear_states64(raw, beta).astype(np.float32)
-    first = np.arange(chunks) * _CHUNK - warm_up - 1
-    state = np.where(first >= 0, guess[np.maximum(first, 0)], np.float32(0.0)).astype(np.float32)
+    # Chunk c starts from the state after raw[c * _CHUNK - warm_up - 1]; before index 0 it is 0.
+    exact_start = -(-(warm_up + 1) // _CHUNK)
+    state = np.zeros(chunks, dtype=np.float32)
+    if exact_start < chunks:
+        first = exact_start * _CHUNK - warm_up - 1
+        with np.errstate(all="ignore"):
+            guesses = _spaced_states64(raw, first, _CHUNK, chunks - exact_start, beta)
+            state[exact_start:] = guesses.astype(np.float32)
     states = np.empty((steps, chunks), dtype=np.float32)
     difference = np.empty(chunks, dtype=np.float32)
     product = np.empty(chunks, dtype=np.float64)
@@ -143,6 +175,30 @@ def _chunked_candidate(
     with np.errstate(invalid="ignore", over="ignore"):
         _advance(rows, states, state, difference, product, factor, base_is_state)
     return np.ascontiguousarray(states[warm_up:].T).reshape(-1)[:count]
+
+
+def _spaced_states64(
+    raw: Float32Array, first: int, spacing: int, number: int, beta: float
+) -> np.ndarray:
+    """float64 EMA states after ``raw[first + k * spacing]`` for ``k < number`` (the guesses).
+
+    Needs ``0 <= first < spacing``.  Each state is the previous one decayed by
+    ``beta**spacing`` plus the weighted sum of the ``spacing`` raw values in between: one
+    matrix-vector product and a short loop, instead of the EMA at every point.
+    """
+    segments = np.zeros(number * spacing)
+    available = min(number * spacing, len(raw) - first + spacing - 1)
+    # segments[k * spacing + j] = raw[first + (k - 1) * spacing + 1 + j], zero before raw[0].
+    segments[spacing - first - 1 : available] = raw[: available - (spacing - first - 1)]
+    weights = beta ** np.arange(spacing - 1, -1, -1, dtype=np.float64)
+    sums = (segments.reshape(number, spacing) @ weights) * (1.0 - beta)
+    decay = beta**spacing
+    states = np.empty(number)
+    state = 0.0
+    for index, value in enumerate(sums.tolist()):
+        state = decay * state + value
+        states[index] = state
+    return states
 
 
 def _advance(
@@ -172,7 +228,7 @@ def _settle(
     previous[0] = 0.0
     previous[1:] = candidate[:-1]
     exact = _exact_steps(previous, raw, coefficient, base_is_state)
-    wrong = np.flatnonzero(~_same(exact, candidate))
+    wrong = _differ(exact, candidate)
     position = 0  # candidate[:position] is known to be exact
     for index in wrong.tolist():
         if index < position:
@@ -202,7 +258,16 @@ def _settle(
 
 
 def _same(left: Float32Array, right: Float32Array) -> np.ndarray:
-    return (left == right) | (np.isnan(left) & np.isnan(right))
+    """Element-wise: the same float32 bits (so -0.0 differs from 0.0), or both NaN."""
+    return (left.view(np.int32) == right.view(np.int32)) | (np.isnan(left) & np.isnan(right))
+
+
+def _differ(left: Float32Array, right: Float32Array) -> np.ndarray:
+    """Indices where :func:`_same` is False, with one array operation in the common case."""
+    differ = np.flatnonzero(left.view(np.int32) != right.view(np.int32))
+    if len(differ):
+        differ = differ[~(np.isnan(left[differ]) & np.isnan(right[differ]))]
+    return differ
 
 
 # --- public API -----------------------------------------------------------------------------------

@@ -141,3 +141,85 @@ def test_ema_matches_fastai_avg_smooth_loss(raw: list[float]) -> None:
         # What a Sweep records: learn.loss.mean() (which turns -0.0 into +0.0).
         recorded.append(torch.tensor(loss).mean().item())
     assert same(smoothing.ema(recorded), np.array(values, dtype=np.float32))
+
+
+# --- the fast exact step: rounding twice is wrong only exactly halfway between float32s --------
+# (previous state, raw loss, beta) whose fused sum lies just above a float32 halfway point while
+# its float64 rounding lands exactly on it, so float64-then-float32 ties to even, the wrong way.
+HALFWAY_CASES = [(1.25, 2.0**-60, 0.3), (2.0**-60, 403.0, 0.98)]
+
+
+def naive_step(previous: np.ndarray, raw: np.ndarray, beta: float) -> np.ndarray:
+    coefficient, base_is_state = smoothing._lerp_parameters(beta)
+    total = np.multiply(previous - raw, coefficient, dtype=np.float64)
+    return (total + (previous if base_is_state else raw)).astype(np.float32)
+
+
+@pytest.mark.parametrize("exponent", [-60, -21, 0, 17, 60])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize(("previous", "raw", "beta"), HALFWAY_CASES)
+def test_exact_steps_break_float64_ties_like_torch(
+    previous: float, raw: float, beta: float, exponent: int, sign: float
+) -> None:
+    scale = sign * 2.0**exponent
+    start = np.array([raw * scale], dtype=np.float32)
+    end = np.array([previous * scale], dtype=np.float32)
+    coefficient, base_is_state = smoothing._lerp_parameters(beta)
+    ours = smoothing._exact_steps(end, start, coefficient, base_is_state)
+    theirs = torch.lerp(torch.from_numpy(start), torch.from_numpy(end), beta).numpy()
+    assert same(ours, theirs)
+    if sign > 0:  # the case is a real trap: rounding twice gets it wrong
+        assert not same(naive_step(end, start, beta), theirs)
+
+
+def test_exact_steps_on_float32_subnormals() -> None:
+    rng = np.random.default_rng(1)
+    count = 50_000
+    start = (rng.standard_normal(count) * np.exp(rng.uniform(-105, -80, count))).astype(np.float32)
+    end = (rng.standard_normal(count) * np.exp(rng.uniform(-105, -80, count))).astype(np.float32)
+    for weight in (0.98, 0.3, 0.9):
+        coefficient, base_is_state = smoothing._lerp_parameters(weight)
+        ours = smoothing._exact_steps(end, start, coefficient, base_is_state)
+        theirs = torch.lerp(torch.from_numpy(start), torch.from_numpy(end), weight).numpy()
+        assert same(ours, theirs)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_exact_steps_break_ties_among_float32_subnormals(sign: float) -> None:
+    """The same trap where float32 spacing is coarser (needs a tiny beta: found by search)."""
+    beta = 8394389 * 2.0**-123  # a float32; the fused product has bits down to 2**-180
+    start = np.array([sign * (2**22 + 1) * 2.0**-149], dtype=np.float32)  # subnormal raw
+    end = np.array([sign * 8455357 * 2.0**-57], dtype=np.float32)
+    coefficient, base_is_state = smoothing._lerp_parameters(beta)
+    ours = smoothing._exact_steps(end, start, coefficient, base_is_state)
+    theirs = torch.lerp(torch.from_numpy(start), torch.from_numpy(end), beta).numpy()
+    assert same(ours, theirs)
+    assert not same(naive_step(end, start, beta), theirs)
+
+
+@pytest.mark.parametrize("padding", [0, smoothing._LOOP_LIMIT + 777])
+def test_ema_through_a_float64_tie(padding: int) -> None:
+    """A tiny state then 403: the second step is a tie trap; both candidates get repaired."""
+    raw = np.concatenate([np.zeros(padding), [2.0**-54, 403.0], np.linspace(3, 1, 300)])
+    assert same(smoothing.ema(raw, 0.98), torch_reference(raw, 0.98))
+
+
+@pytest.mark.parametrize("beta", [0.98, 0.9, 0.999, 0.0, 0.3])
+@pytest.mark.parametrize("spacing", [1, 64, 256])
+def test_spaced_states_match_the_float64_ema(beta: float, spacing: int) -> None:
+    rng = np.random.default_rng(2)
+    raw = (2 + rng.standard_normal(5_000)).astype(np.float32)
+    expected = smoothing._linear_states64(raw, beta)
+    for first in sorted({0, spacing // 2, spacing - 1}):
+        number = (len(raw) - 1 - first) // spacing + 1
+        guesses = smoothing._spaced_states64(raw, first, spacing, number, beta)
+        assert np.allclose(guesses, expected[first::spacing], rtol=1e-12, atol=0)
+
+
+def test_long_realistic_sweep_matches_torch() -> None:
+    """100,000 points of an LR-finder-like curve through the chunked candidate, bit for bit."""
+    rng = np.random.default_rng(5)
+    position = np.arange(100_000) / 100_000
+    trend = 2.5 - 1.5 * position + 8 * np.clip(position - 0.7, 0, None) ** 2
+    raw = (trend + 0.1 * rng.standard_normal(len(position))).astype(np.float32)
+    assert same(smoothing.ema(raw), torch_reference(raw, 0.98))

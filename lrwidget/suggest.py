@@ -55,12 +55,32 @@ def natural_log32(lrs: Any) -> Float32Array:
     torch = sys.modules.get("torch")
     if torch is not None:
         try:
-            result: Float32Array = torch.from_numpy(values.copy()).log().numpy()
-            return result
+            return _torch_log(torch, values)
         except (AttributeError, RuntimeError, TypeError):  # a stub or partial torch module
             pass
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(values.astype(np.float64)).astype(np.float32)
+
+
+#: torch runs an element-wise op on at most this many elements in the calling thread; above
+#: it, its OpenMP pool.  Measured on a busy 2-CPU machine: ``log`` of 100,000 float32 values
+#: takes 4-8 ms through the pool, 0.3 ms as 2,048-element slices (and the pool's threads keep
+#: spinning after a parallel region, slowing what runs next).  Bitwise the same results: torch
+#: already splits an array between threads at arbitrary points (checked in the tests).
+_TORCH_SERIAL = 2048
+
+
+def _torch_log(torch: Any, values: Float32Array) -> Float32Array:
+    source = torch.from_numpy(values.copy())  # from_numpy wants a writable array
+    if len(values) <= _TORCH_SERIAL:
+        result: Float32Array = source.log().numpy()
+        return result
+    target = torch.empty_like(source)
+    for start in range(0, len(values), _TORCH_SERIAL):
+        stop = start + _TORCH_SERIAL
+        torch.log(source[start:stop], out=target[start:stop])
+    sliced: Float32Array = target.numpy()
+    return sliced
 
 
 def log10_32(lrs: Any) -> Float32Array:
@@ -157,13 +177,18 @@ def _kept_indices(values: Float32Array) -> np.ndarray[Any, np.dtype[np.intp]] | 
     return kept
 
 
+#: Points per chunk in :func:`_longest_decrease`.  Each chunk starts its searches at the first
+#: tail its smallest value can reach; smaller chunks narrow the searches, larger ones spend
+#: less on setting them up (measured flat between 64 and 256 on 90,000-point curves).
+_VALLEY_CHUNK = 128
+
+
 def valley_index(losses: Any) -> int:
     """fastai's ``valley`` index into ``losses`` (may be -1, meaning the last point).
 
-    Longest strictly decreasing subsequence by patience sorting, after dropping the points that
-    provably cannot change the answer (NaN, and a point equal to the previous one; see
-    ``_kept_indices``).  The remaining loop is a ``bisect`` per point: measured, it is bound by
-    the float comparisons inside ``bisect``, not by the interpreter.
+    Longest strictly decreasing subsequence by patience sorting (:func:`_longest_decrease`),
+    after dropping the points that provably cannot change the answer (NaN, and a point equal
+    to the previous one; see ``_kept_indices``).
     """
     values = _float32(losses)
     count = len(values)
@@ -171,20 +196,7 @@ def valley_index(losses: Any) -> int:
     kept = _kept_indices(values)
     if kept is not None:
         values = values[kept]
-    negated = (-values.astype(np.float64)).tolist()
-    tails: list[float] = []
-    append = tails.append
-    bisect = bisect_left
-    length = 0
-    end = 0
-    for index, value in enumerate(negated):
-        position = bisect(tails, value)
-        if position == length:
-            append(value)
-            length += 1
-            end = index
-        else:
-            tails[position] = value
+    length, end = _longest_decrease(values)
     if length <= 1:
         return 0
     if kept is not None:
@@ -192,6 +204,50 @@ def valley_index(losses: Any) -> int:
     start = end - length
     sections = (end - start) / 3
     return start + int(sections) + int(sections / 2)
+
+
+def _longest_decrease(values: Float32Array) -> tuple[int, int]:
+    """``(length, end)`` of the longest strictly decreasing subsequence of NaN-free ``values``:
+    ``end`` is the first index at which a run of that length ends (0 when empty).
+
+    Patience sorting on the negated values: ``tails[k]`` is the smallest last value of an
+    increasing run of length ``k + 1`` so far, and each value replaces the first tail not below
+    it.  The time goes into the float comparisons inside ``bisect`` (about 15 ns each), so each
+    chunk of points narrows its searches: tails only ever decrease, so the tails below the
+    chunk's smallest value stay below every value of the chunk and its searches can start
+    above them.  On the benchmark's 90,000-point curve that cuts the comparisons per point from
+    10.7 to 6.4 and the loop by a fifth.
+
+    Why the loop stays in Python (measured on that curve, 3,366 tails): each point's place
+    depends on the previous points' places.  Monotone runs average 2 points, so handling runs
+    in numpy does not pay; in blocks of 64 consecutive points 53% land elsewhere than where
+    the block-start tails would put them (75% for 256), and the value-ordered dual process is
+    no better, so block-wise numpy needs a per-block fix-up as long as the loop.  Layer-by-layer
+    (one numpy pass per run length) needs 3,366 sequential passes.
+    """
+    count = len(values)
+    if count == 0:
+        return 0, 0
+    negated = -values  # exact in float32; tolist() turns float32 into the same Python floats
+    starts = range(0, count, _VALLEY_CHUNK)
+    floors = np.minimum.reduceat(negated, np.arange(0, count, _VALLEY_CHUNK)).tolist()
+    items = negated.tolist()
+    tails: list[float] = []
+    append = tails.append
+    bisect = bisect_left
+    length = 0
+    end = 0
+    for start, floor in zip(starts, floors, strict=True):
+        low = bisect(tails, floor)
+        for index, value in enumerate(items[start : start + _VALLEY_CHUNK], start):
+            position = bisect(tails, value, low)
+            if position == length:
+                append(value)
+                length += 1
+                end = index
+            else:
+                tails[position] = value
+    return length, end
 
 
 def valley(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
@@ -213,16 +269,21 @@ def slide_position(losses: Any, lr_diff: int = 15, thresh: float = 0.005) -> int
     loss_array = _float32(losses)
     count = len(loss_array)
     _require("slide", lr_diff + 1, count)
+    if lr_diff < 0:  # as the earlier fancy-indexing version did (past the end of the array)
+        raise IndexError(f"slide needs lr_diff >= 0; got {lr_diff}")
     with np.errstate(invalid="ignore", over="ignore"):
         gradient = np.gradient(loss_array)
-    right = np.arange(count - 1, lr_diff - 1, -1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        keep_going = np.abs(gradient[right] - gradient[right - lr_diff]) > thresh
-    stops = np.flatnonzero(~keep_going)
-    iterations = len(right) if len(stops) == 0 else int(stops[0])
+        # fastai walks r = count - 1, count - 2, ..., lr_diff while the gradient at r and at
+        # r - lr_diff differ by more than thresh; stop[k] is "it stops at r = lr_diff + k".
+        stop = ~(np.abs(gradient[lr_diff:] - gradient[: count - lr_diff]) > thresh)
+    if not stop.any():
+        iterations = count - lr_diff
+    else:
+        last = len(stop) - 1 - int(np.argmax(stop[::-1]))
+        iterations = count - 1 - lr_diff - last
     if iterations == 0:
         return count - 1 - lr_diff
-    return int(right[iterations - 1]) - lr_diff
+    return count - iterations - lr_diff
 
 
 def slide(

@@ -312,3 +312,144 @@ def test_valley_index_equals_reference_on_ties_and_nan(losses: list[float]) -> N
     if len(array) == 0:
         return
     assert suggest.valley_index(array) == reference_valley_index(array)
+
+
+# --- valley: the chunked patience loop against fastai's O(n^2) loop, on adversarial inputs ------
+def quadratic_valley(losses: np.ndarray) -> tuple[int, int, int]:
+    """fastai's ``valley`` loop transcribed (Python floats of the float32 values, same quirks).
+
+    Returns ``(index, length, first_end)``: fastai's index, the longest strictly decreasing
+    subsequence and the first index where a run of that length ends (0 and 0 when empty).
+    """
+    values = np.asarray(losses, dtype=np.float32).tolist()
+    count = len(values)
+    max_start = max_end = 0
+    lds = [1] * count
+    for i in range(1, count):
+        for j in range(i):
+            if values[i] < values[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    index = max_start + int(sections) + int(sections / 2)
+    finite = [lds[i] for i in range(count) if values[i] == values[i]]  # NaN is in no run
+    length = max(finite, default=0)
+    first_end = next((i for i in range(count) if lds[i] == length and values[i] == values[i]), 0)
+    return index, length, first_end
+
+
+SPECIALS = [0.0, -0.0, 1.0, 2.0, 3.0, np.nan, np.inf, -np.inf]
+
+
+@st.composite
+def adversarial_losses(draw: st.DrawFn, max_size: int = 60) -> np.ndarray:
+    count = draw(st.integers(0, max_size))
+    kind = draw(st.sampled_from(["specials", "random", "plateaus", "monotone", "sawtooth", "walk"]))
+    if kind == "specials":
+        values = draw(st.lists(st.sampled_from(SPECIALS), min_size=count, max_size=count))
+    elif kind == "random":
+        values = draw(st.lists(st.floats(width=32), min_size=count, max_size=count))
+    elif kind == "plateaus":
+        levels = draw(st.lists(st.sampled_from(SPECIALS[:5]), min_size=1, max_size=8))
+        values = list(np.repeat(levels, -(-count // len(levels)))[:count])
+    elif kind == "monotone":
+        values = sorted(draw(st.lists(st.integers(-5, 5), min_size=count, max_size=count)))
+        values = values[::-1] if draw(st.booleans()) else values
+    elif kind == "sawtooth":
+        period = draw(st.integers(1, 7))
+        values = [float((-index) % period) for index in range(count)]
+    else:
+        steps = draw(st.lists(st.integers(-3, 3), min_size=count, max_size=count))
+        values = list(np.cumsum(steps) * 0.5)
+    return np.array(values, dtype=np.float32)
+
+
+@settings(max_examples=400, deadline=None)
+@given(losses=adversarial_losses(), chunk=st.sampled_from([1, 2, 3, 5, 128]))
+def test_valley_equals_fastai_quadratic_loop(losses: np.ndarray, chunk: int) -> None:
+    """Every chunk size (1 is plain patience sorting) gives fastai's answer, quirks included."""
+    index, length, first_end = quadratic_valley(losses)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suggest, "_VALLEY_CHUNK", chunk)
+        finite = losses[~np.isnan(losses)]
+        assert suggest._longest_decrease(finite)[0] == length
+        if len(losses) == 0:
+            with pytest.raises(suggest.NoSuggestion):
+                suggest.valley_index(losses)
+        else:
+            assert suggest.valley_index(losses) == index
+        if not np.isnan(losses).any():
+            assert suggest._longest_decrease(losses) == (length, first_end)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(200, 600),
+    chunk=st.sampled_from([7, 64, 128]),
+)
+def test_valley_equals_fastai_quadratic_loop_on_smoothed_curves(
+    seed: int, count: int, chunk: int
+) -> None:
+    """LR-finder-like smoothed curves: long runs of nearly equal values, chunks of all sizes."""
+    losses = realistic_curve(count, seed)
+    if seed % 3 == 0:
+        losses = np.round(losses, 2)  # plateaus
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suggest, "_VALLEY_CHUNK", chunk)
+        assert suggest.valley_index(losses) == quadratic_valley(losses)[0]
+
+
+def test_natural_log_in_slices_equals_one_torch_call() -> None:
+    """Slicing the log below torch's grain size gives torch's own bits, special values too."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            (10.0 ** rng.uniform(-45, 38, 9_000)).astype(np.float32),
+            np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38], np.float32),
+            fastai_lrs(5_003, 5_003),
+        ]
+    )
+    rng.shuffle(values)
+    ours = suggest.natural_log32(values)
+    theirs = torch.from_numpy(values.copy()).log().numpy()
+    assert len(values) > 2 * suggest._TORCH_SERIAL
+    assert np.array_equal(ours, theirs, equal_nan=True)
+    assert np.array_equal(np.signbit(ours), np.signbit(theirs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    curve=curves(min_size=1, max_size=60),
+    lr_diff=st.integers(1, 20),
+    thresh=st.sampled_from([0.0, 0.005, 0.05, 1.0]),
+)
+def test_slide_matches_fastai_for_any_window(
+    curve: tuple[np.ndarray, np.ndarray], lr_diff: int, thresh: float
+) -> None:
+    lrs, losses = curve
+
+    def ours() -> object:
+        try:
+            return suggest.slide(lrs, losses, 100, lr_diff=lr_diff, thresh=thresh)
+        except suggest.NoSuggestion:
+            return "no suggestion"
+
+    try:
+        theirs: object = schedule.slide(
+            torch.from_numpy(lrs.copy()),
+            torch.from_numpy(losses.copy()),
+            100,
+            lr_diff=lr_diff,
+            thresh=thresh,
+        )
+    except (IndexError, ValueError):  # too few points for the window, or for np.gradient
+        theirs = "no suggestion"
+    if isinstance(theirs, tuple):
+        result = ours()
+        assert isinstance(result, tuple)
+        assert result[0] == theirs[0] and same_point(result, theirs)
+    else:
+        assert ours() == "no suggestion"

@@ -24,6 +24,7 @@ numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 from __future__ import annotations
 
 import functools
+import itertools
 from array import array
 from typing import Any
 
@@ -272,21 +273,21 @@ def _differ(left: Float32Array, right: Float32Array) -> np.ndarray:
 
 # --- public API -----------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=16)
-def _divisors(beta: float, count: int) -> Float32Array:
-    """float32(1 - beta**k) for k = 1..count, with Python's ``**`` as fastai uses it.
+def _divisor_head(beta: float) -> Float32Array:
+    """float32(1 - beta**k) for k = 1, 2, ... while ``beta**k >= 2**-26``, with Python's ``**``
+    as fastai uses it; every later float32 divisor is exactly 1 (``0 <= beta < 1``).
 
-    numpy's ``power`` differs from C's ``pow`` in the last bit for about 1% of k; once
-    ``beta**k < 2**-26`` the float32 divisor is exactly 1, so only the head needs Python.
+    numpy's ``power`` differs from C's ``pow`` in the last bit for about 1% of k, hence the
+    loop.  Cached per beta: about 900 values at 0.98, 18,000 at 0.999, whatever the sweep's
+    length (a cache of whole-length arrays pinned megabytes of fragmented memory).
     """
-    result = np.ones(count, dtype=np.float32)
     head = []
-    for k in range(1, count + 1):
+    for k in itertools.count(1):
         power = beta**k
         if power < 2.0**-26:
             break
         head.append(1 - power)
-    result[: len(head)] = np.array(head, dtype=np.float64).astype(np.float32)
-    return result
+    return np.array(head, dtype=np.float64).astype(np.float32)
 
 
 def _as_float32(losses: _FloatArray | list[float]) -> Float32Array:
@@ -324,8 +325,12 @@ def ema(losses: _FloatArray | list[float], beta: float = 0.98) -> Float32Array:
         [2.0, 2.0, 2.0]
     """
     states = lerp_states(losses, beta)
+    # Past the head every divisor is exactly 1, and x / 1 is x (NaN, inf and -0.0 included):
+    # divide the head in place and allocate nothing the length of the sweep.
+    head = _divisor_head(float(beta))[: len(states)]
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        return states / _divisors(float(beta), len(states))
+        states[: len(head)] /= head
+    return states
 
 
 def _linear_states64(values: np.ndarray, beta: float) -> np.ndarray:

@@ -99,9 +99,28 @@ def test_fused_multiply_add_is_exact_on_hard_cases() -> None:
 
 
 def test_divisors_match_python_pow() -> None:
-    for beta in (0.98, 0.5, 0.999):
-        expected = np.array([1 - beta**k for k in range(1, 3001)]).astype(np.float32)
-        assert np.array_equal(smoothing._divisors(beta, 3000), expected)
+    for beta in (0.98, 0.5, 0.999, 0.0):
+        expected = np.array([1 - beta**k for k in range(1, 30_001)]).astype(np.float32)
+        head = smoothing._divisor_head(beta)
+        assert np.array_equal(head, expected[: len(head)])
+        assert np.all(expected[len(head) :] == 1.0)  # past the head, exactly 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), min_size=0, max_size=1_500),
+    st.sampled_from([0.0, 0.5, 0.9, 0.98, 0.999]),
+)
+def test_ema_divides_by_every_divisor(values: list[float], beta: float) -> None:
+    # ema divides only the head in place; the result must equal dividing every state by
+    # float32(1 - beta**k), bit for bit (NaN, inf and -0.0 included).
+    states = smoothing.lerp_states(values, beta)
+    divisors = np.array([1 - beta**k for k in range(1, len(values) + 1)]).astype(np.float32)
+    with np.errstate(all="ignore"):
+        expected = states / divisors
+    result = smoothing.ema(values, beta)
+    assert result.dtype == np.float32
+    assert np.array_equal(result.view(np.int32), expected.view(np.int32))
 
 
 def test_centred_keeps_a_symmetric_bump_in_place() -> None:

@@ -195,6 +195,7 @@ class LRFinderWidget(widgets.VBox):
         self._syncing = False
         self._sweep: Sweep | None = _sweep
         self._worker: threading.Thread | None = None
+        self._update_thread: threading.Thread | None = None
         # Set when the current sweep has ended (its result and status are final), and when
         # its last update has gone out to the chart (up to about a second later: the budget).
         self._ended = threading.Event()
@@ -216,8 +217,10 @@ class LRFinderWidget(widgets.VBox):
         self._sent_log: deque[tuple[float, int]] = deque()
         # Messages of the last full update (what the next streamed full update will cost).
         self._full_messages = 0
-        self._timer: threading.Timer | None = None
-        self._timer_token = 0
+        # When the next streamed update is due (perf_counter), None when none is pending; the
+        # sweep's update thread sleeps on _wake until then.
+        self._due: float | None = None
+        self._wake = threading.Condition(self._lock)
         self._analysis_cache: tuple[tuple[Any, ...], Analysis | None, str | None] | None = None
         self._view = ChartView()
         #: Redraw rounds that sent something, and widget messages sent in total.
@@ -670,7 +673,11 @@ class LRFinderWidget(widgets.VBox):
                 daemon=True,
             )
             worker = self._worker
+            updater = self._update_thread = threading.Thread(
+                target=self._updater, args=(self._ended,), name="lrwidget-update", daemon=True
+            )
         self._refresh()
+        updater.start()
         worker.start()
 
     def stop(self) -> None:
@@ -760,6 +767,7 @@ class LRFinderWidget(widgets.VBox):
                 self._run_refused = ""
                 self._cancel_timer()
                 ended.set()
+                self._wake.notify_all()  # the update thread ends
             try:
                 self._final_update()
             except Exception as caught:
@@ -776,23 +784,36 @@ class LRFinderWidget(widgets.VBox):
     def _stream_update(self) -> None:
         """After each batch (worker thread): make sure a redraw is scheduled.
 
-        The redraw itself runs on a timer thread, never on the worker, so drawing never
-        delays the next batch.  A timer already pending will pick up this batch's point.
+        The redraw itself runs on the sweep's update thread, never on the worker, so drawing
+        never delays the next batch.  An update already pending will pick up this batch's point.
         """
         with self._lock:
-            if self._timer is not None:
+            if self._due is not None:
                 return
             self._arm_timer(self._next_stream_time())
 
     def _arm_timer(self, moment: float) -> None:
         """Schedule the streamed redraw at ``moment`` (perf_counter; call with ``_lock`` held)."""
-        self._timer_token += 1
-        wait = max(0.0, moment - time.perf_counter())
-        timer = threading.Timer(wait, self._timer_fired, args=(self._timer_token,))
-        timer.daemon = True
-        timer.name = "lrwidget-update"
-        self._timer = timer
-        timer.start()
+        self._due = moment
+        self._wake.notify_all()
+
+    def _updater(self, ended: threading.Event) -> None:
+        """The update thread of one sweep: sends each streamed update when it is due.
+
+        One long-lived thread rather than a ``threading.Timer`` per update: overlapping
+        short-lived threads each got a glibc malloc arena of their own, measured at
+        1.3-2.2 MiB of extra peak memory over a 10,000-batch sweep (B6).
+        """
+        while True:
+            with self._lock:
+                while not ended.is_set():
+                    due, now = self._due, time.perf_counter()
+                    if due is not None and due <= now:
+                        break
+                    self._wake.wait(None if due is None else due - now)
+                else:
+                    return  # the sweep ended: the worker sends the final update
+            self._timer_fired()
 
     def _full_due(self, moment: float) -> bool:
         return moment >= self._last_full_update + FULL_STREAM_INTERVAL
@@ -833,13 +854,14 @@ class LRFinderWidget(widgets.VBox):
             moment = sent + 1.001
         return moment
 
-    def _timer_fired(self, token: int) -> None:
+    def _timer_fired(self) -> None:
         try:
             with self._draw_lock:
                 with self._lock:
-                    if token != self._timer_token or self._timer is None:
-                        return
-                    self._timer = None
+                    due = self._due
+                    if due is None or due > time.perf_counter():
+                        return  # cancelled, or moved later meanwhile
+                    self._due = None
                     too_soon = self._next_stream_time() > time.perf_counter()
                 if too_soon:
                     # A control's redraw went out meanwhile: keep the spacing and the budget.
@@ -852,10 +874,8 @@ class LRFinderWidget(widgets.VBox):
 
     def _cancel_timer(self) -> None:
         with self._lock:
-            self._timer_token += 1
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._due = None
+            self._wake.notify_all()
 
     def _final_update(self) -> None:
         """The last update of a sweep: always sent, in full, as soon as the budget allows.
@@ -914,7 +934,7 @@ class LRFinderWidget(widgets.VBox):
         ``kind`` says why, and so what is drawn and when it may go out:
 
         * ``"control"`` (a control, a setting or a start): everything, sent at once;
-        * ``"stream"`` (the sweep moved on; the timer thread): a light update (points,
+        * ``"stream"`` (the sweep moved on; the update thread): a light update (points,
           smoothed line, progress bar) unless a full one is due (one per
           FULL_STREAM_INTERVAL); sent only if its messages fit in MAX_MESSAGES_PER_SECOND,
           else the timer is set for when they will, with the points recorded by then;
@@ -941,7 +961,7 @@ class LRFinderWidget(widgets.VBox):
                     if moment > now and kind == "stream":
                         # Over budget: try again when it has room, with the points then.
                         self._last_draw_seconds = time.thread_time() - began
-                        if self._timer is None:
+                        if self._due is None:
                             self._arm_timer(moment)
                         return
                 if moment > now:

@@ -444,7 +444,7 @@ def test_fast_stream_is_throttled_with_a_final_update(
     assert 'data-status="done"' in widget._readout_html.value
     assert "100 / 100" in widget._progress_html.value
     assert "done" in widget._status_html.value
-    # Streaming updates come from the worker or its trailing-edge timer.
+    # Streaming updates come from the sweep's update thread (the final one from the worker).
     assert {message.thread for message in raw} <= {"lrwidget-sweep", "lrwidget-update"}
 
 
@@ -510,6 +510,10 @@ def test_run_returns_when_the_sweep_ends_and_the_final_update_follows(
     times = [message.time for message in comm_recorder.snapshot()]
     assert times[0] < returned < times[-1]
     assert times[-1] - began < 1.5
+    # The sweep's update thread ended with it.
+    assert widget._update_thread is not None
+    widget._update_thread.join(timeout=5)
+    assert not widget._update_thread.is_alive()
     assert _most_in_one_second(times) <= MAX_MESSAGES_PER_SECOND
     assert 'data-status="done"' in widget._readout_html.value
     assert len(_last(comm_recorder, widget._chart.raw)["x"]) == len(sweep)
@@ -532,7 +536,7 @@ def test_room_in_the_message_budget(replay: Replay, sweep: Sweep) -> None:
 def test_a_throttled_point_is_sent_without_waiting_for_the_next_batch(
     comm_recorder: CommRecorder, sweep: Sweep, replay: Replay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Bursts of fast batches (throttled) followed by slow ones: the trailing-edge timer must
+    # Bursts of fast batches (throttled) followed by slow ones: the update thread must
     # send each throttled batch without waiting for the next slow batch.  (How soon, in
     # milliseconds, is measured by benchmarks/bench_streaming.py, not asserted here: wall
     # times on a loaded CI machine are not a test.)  The message budget, which may hold an

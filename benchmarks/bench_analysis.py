@@ -9,11 +9,13 @@ at 10k it is extrapolated from the 1k time and labelled so.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
+from _common import verdict
 
 from lrwidget import Sweep, analyze, smoothing, suggest
 
@@ -60,6 +62,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     valley_1k = None
+    ratio_1k = uncached_1k = uncached_100k = math.nan
+    all_identical = True
     for count in (100, 1_000, 10_000, 100_000):
         lrs, raw = make_sweep(count)
         repeats = 30 if count <= 1_000 else (10 if count <= 10_000 else 7)
@@ -68,6 +72,7 @@ def main() -> None:
         analysis = analyze(sweep)
         cached = timings(analyze, repeats, sweep)
         if count == 100_000:
+            uncached_100k = statistics.median(uncached)
             print(
                 f"{count:>7} | {describe(uncached):>26} | {describe(cached):>26} | "
                 f"{'not run (lrwidget alone)':>28} | {'':>7} |"
@@ -103,6 +108,9 @@ def main() -> None:
         if "valley" not in expected:
             checked += " (3 rules; valley not run)"
         ratio = statistics.median(fastai_times) / statistics.median(uncached)
+        all_identical = all_identical and identical
+        if count == 1_000:
+            ratio_1k, uncached_1k = ratio, statistics.median(uncached)
         print(
             f"{count:>7} | {describe(uncached):>26} | {describe(cached):>26} | "
             f"{describe(fastai_times):>28} | {ratio:7.1f} | {checked}{label}"
@@ -123,6 +131,15 @@ def main() -> None:
     }
     for name, function in parts.items():
         print(f"  {name:<42} {statistics.median(timings(function, 5)) * 1e3:8.2f}")
+    print()
+    verdict(
+        "B2",
+        ">= 1000x faster than fastai at 1k",
+        ratio_1k >= 1000,
+        f"{ratio_1k:.0f}x; {uncached_1k * 1e3:.2f} ms",
+    )
+    verdict("B2", "<= 16 ms at 100k", uncached_100k <= 16e-3, f"{uncached_100k * 1e3:.1f} ms")
+    verdict("B2", "identical results", all_identical, "every N compared with fastai")
 
 
 if __name__ == "__main__":

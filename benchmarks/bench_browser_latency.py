@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jupyter_harness as harness  # noqa: E402
 import lrw_page  # noqa: E402
 import nbformat  # noqa: E402
-from _common import print_table  # noqa: E402
+from _common import print_table, verdict  # noqa: E402
 
 OBSERVER_JS = r"""
 () => {
@@ -143,6 +143,9 @@ def main() -> int:
         ["measure", "p50", "p90", "min", "max"],
         rows,
     )
+    if results:
+        p50 = percentile([result["first"] for result in results], 0.5)
+        verdict("B5", "slider drag -> readout changed, p50 <= 100 ms", p50 <= 100, f"{p50:.0f} ms")
     return 0 if results else 1
 
 

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _common import verdict
 from learners import digits_learner
 
 from lrwidget._fastai import _Snapshot
@@ -107,6 +108,14 @@ def main() -> None:
         f"(paired A B runs: {arguments.pairs} pairs; ratio = median / fastai's median; "
         f"torch threads = 1)"
     )
+    for name, _parameters, times in rows:
+        ratio = statistics.median(times["lrwidget"]) / statistics.median(times["fastai"])
+        verdict(
+            "B4",
+            f"snapshot + restore <= 0.5x fastai's save/load ({name})",
+            ratio <= 0.5,
+            f"{ratio:.2f}x",
+        )
 
 
 if __name__ == "__main__":

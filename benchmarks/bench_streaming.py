@@ -258,6 +258,10 @@ def run_once(make_widget: Callable[[], LRFinderWidget]) -> RunResult:
         first_index = recorder.count
         started = time.perf_counter()
         widget.run()
+        # run() returns when the sweep ends; the final update may follow within about a
+        # second (the message budget): it is part of what the front end receives.
+        if not widget._drawn.wait(10):
+            raise RuntimeError("the final update was not sent within 10 s")
         ended = time.perf_counter()
     messages = [
         message

@@ -882,8 +882,9 @@ class LRFinderWidget(widgets.VBox):
 
         That is at once unless the last second was busy.  Then the last points and the bar
         go first, as soon as a light update fits, and the rest (markers, readout, status)
-        when a full one does: run() and wait() return then, up to about a second later.
-        Waits happen outside the draw lock, so a control moved meanwhile is answered at once.
+        when a full one does, up to about a second after run() and wait() returned (they
+        return when the sweep ends).  Waits happen outside the draw lock, so a control moved
+        meanwhile is answered at once.
         """
         with self._lock:
             now = time.perf_counter()

@@ -463,7 +463,7 @@ def _same(old: Any, new: Any) -> bool:
 
 
 class LossChart:
-    """The figure: built once, redrawn in place by :meth:`draw`.
+    """The figure: built once, redrawn in place by :meth:`changes` and :meth:`send`.
 
     Args:
         start_lr, end_lr: The fixed range of the log-scale LR axis.
@@ -661,11 +661,8 @@ class LossChart:
             layout={"width": "100%", "height": "420px"},
         )
         self.figure.add_class("lrw-figure")
-        #: True while :meth:`draw` assigns traits (observers ignore their own echoes).
+        #: True while :meth:`send` assigns traits (observers ignore their own echoes).
         self.drawing = False
-        #: Redraws that changed at least one mark; widgets (marks, scale) sent in total.
-        self.updates_sent = 0
-        self.widgets_sent = 0
 
     # Each entry: mark, {trait: view attribute}.  Lists of colours are converted to lists.
     def _plan(self) -> list[tuple[str, dict[str, str]]]:
@@ -755,13 +752,7 @@ class LossChart:
                         setattr(widget, trait, value)
         finally:
             self.drawing = False
-        self.updates_sent += 1
-        self.widgets_sent += len(pending)
         return len(pending)
-
-    def draw(self, view: ChartView, *, only: Collection[str] | None = None) -> int:
-        """Assign the view to the marks whose data changed; returns the messages sent."""
-        return self.send(self.changes(view, only=only))
 
 
 def _trait_value(trait: str, value: Any) -> Any:

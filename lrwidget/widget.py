@@ -63,7 +63,8 @@ MAX_STREAM_INTERVAL = 0.1
 #: While a sweep streams, the whole chart, the readout and the progress text are redrawn at
 #: most this often; the updates in between are light: the raw points, the smoothed line and
 #: the progress bar, at most LIGHT_MESSAGES messages, about 6 per second within the budget.
-#: A full update costs 10-16 messages, so the second around it has room for one light update.
+#: A full update costs up to about 17 messages, so the second around it has room for one
+#: light update.
 FULL_STREAM_INTERVAL = 2.0
 LIGHT_MESSAGES = 3
 _BETA_MAX = 0.999

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,3 +201,12 @@ def drawn(widget: Any, timeout: float = 10.0) -> None:
     second later.  Tests that read what the chart was sent call this first.
     """
     assert widget._drawn.wait(timeout), f"the final update was not sent within {timeout} s"
+
+
+def most_in_one_second(times: Sequence[float]) -> int:
+    """The most of ``times`` (seconds) that fall within any one-second window."""
+    ordered = np.sort(np.asarray(times))
+    if len(ordered) == 0:
+        return 0
+    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
+    return int((ends - np.arange(len(ordered))).max())

@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_comm import CommRecorder, SentMessage, browser_update, click, drawn
+from fake_comm import (
+    CommRecorder,
+    SentMessage,
+    browser_update,
+    click,
+    drawn,
+    most_in_one_second,
+)
 from fastai.callback.core import Callback
 from learners import BUILDERS, assert_unchanged, user_state
 from test_faults import (
@@ -470,14 +477,6 @@ class FastEngine:
         return sweep
 
 
-def _max_in_one_second(times: list[float]) -> int:
-    ordered = np.sort(np.asarray(times))
-    if len(ordered) == 0:
-        return 0
-    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
-    return int((ends - np.arange(len(ordered))).max())
-
-
 def test_ten_thousand_batches_stream_at_a_bounded_rate(
     comm_recorder: CommRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -533,9 +532,9 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(
     raw = comm_recorder.updates(widget._chart.raw)
     streamed = [m.time for m in raw if m.thread in ("lrwidget-sweep", "lrwidget-update")]
     assert len(streamed) >= 10  # it streamed, not only a final update
-    assert _max_in_one_second(streamed) <= 20
+    assert most_in_one_second(streamed) <= 20
     assert np.diff(streamed[:-1]).min() >= UPDATE_INTERVAL * 0.95  # the last: the final one
-    assert _max_in_one_second([m.time for m in comm_recorder.snapshot()]) <= 500
+    assert most_in_one_second([m.time for m in comm_recorder.snapshot()]) <= 500
     assert widget.updates_sent >= len(raw)
 
     # completed: the final update holds every point and the beta set mid-sweep

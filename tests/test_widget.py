@@ -24,6 +24,7 @@ from fake_comm import (
     browser_update,
     click,
     drawn,
+    most_in_one_second,
 )
 
 from lrwidget import analyze
@@ -448,14 +449,6 @@ def test_fast_stream_is_throttled_with_a_final_update(
     assert {message.thread for message in raw} <= {"lrwidget-sweep", "lrwidget-update"}
 
 
-def _most_in_one_second(times: Sequence[float]) -> int:
-    ordered = np.sort(np.asarray(times))
-    if len(ordered) == 0:
-        return 0
-    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
-    return int((ends - np.arange(len(ordered))).max())
-
-
 def test_streaming_keeps_every_second_within_the_message_budget(
     comm_recorder: CommRecorder, replay: Replay
 ) -> None:
@@ -475,7 +468,7 @@ def test_streaming_keeps_every_second_within_the_message_budget(
     drawn(widget)
     duration = time.perf_counter() - began
     messages = comm_recorder.snapshot()
-    assert _most_in_one_second([message.time for message in messages]) <= MAX_MESSAGES_PER_SECOND
+    assert most_in_one_second([message.time for message in messages]) <= MAX_MESSAGES_PER_SECOND
     # It streamed (light and full updates), not only a final update ...
     raw = _raw_messages(comm_recorder, widget)
     readouts = comm_recorder.updates(widget._readout_html)
@@ -514,7 +507,7 @@ def test_run_returns_when_the_sweep_ends_and_the_final_update_follows(
     assert widget._update_thread is not None
     widget._update_thread.join(timeout=5)
     assert not widget._update_thread.is_alive()
-    assert _most_in_one_second(times) <= MAX_MESSAGES_PER_SECOND
+    assert most_in_one_second(times) <= MAX_MESSAGES_PER_SECOND
     assert 'data-status="done"' in widget._readout_html.value
     assert len(_last(comm_recorder, widget._chart.raw)["x"]) == len(sweep)
 

@@ -154,10 +154,12 @@ class LRFinderWidget(widgets.VBox):
         skip_end: int = 5,
         div_threshold: float | None = None,
         selected: str | None = None,
+        engine: Any = None,
         _sweep: Sweep | None = None,
     ) -> None:
         # Validate everything before building anything (and long before any training).
-        _check_run_arguments(learn, start_lr, end_lr, num_it, stop_div)
+        self._engine = _resolve_engine(engine, learn)
+        _check_run_arguments(self._engine, learn, start_lr, end_lr, num_it, stop_div)
         self._learn = learn
         self.start_lr = float(start_lr)
         self.end_lr = float(end_lr)
@@ -690,22 +692,30 @@ class LRFinderWidget(widgets.VBox):
             if self._stop_event is not None:
                 self._stop_event.set()
 
-    def wait(self, timeout: float | None = None) -> Sweep | None:
+    def wait(self, timeout: float | None = None, *, chart: bool = False) -> Sweep | None:
         """Wait for the running sweep to end and return it.
 
-        It returns as soon as the sweep's result is final.  The chart's last update follows
-        at once, or within about a second when the last second already carried its share of
-        messages (streaming sends at most MAX_MESSAGES_PER_SECOND).
+        By default it returns as soon as the sweep's result is final.  The chart's last
+        update follows at once, or within about a second when the last second already
+        carried its share of messages (streaming sends at most MAX_MESSAGES_PER_SECOND);
+        ``chart=True`` also waits for that update to have been sent.
 
         Raises:
-            TimeoutError: if it is still running after ``timeout`` seconds.
+            TimeoutError: if it is still running (or, with ``chart=True``, its final update
+                is not sent) after ``timeout`` seconds.
             BaseException: the exception that ended the sweep, re-raised.
         """
         with self._lock:
-            ended = self._ended
+            ended, drawn = self._ended, self._drawn
+        began = time.perf_counter()
         if not ended.wait(timeout):
             raise TimeoutError(
                 f"the sweep is still running after {timeout} s; call wait() again or stop() it."
+            )
+        left = None if timeout is None else max(0.0, timeout - (time.perf_counter() - began))
+        if chart and not drawn.wait(left):
+            raise TimeoutError(
+                f"the chart's final update was not sent within {timeout} s; call wait() again."
             )
         with self._lock:
             error = self._error or self._background_error
@@ -742,7 +752,7 @@ class LRFinderWidget(widgets.VBox):
         result: Sweep | None = None
         error: BaseException | None = None
         try:
-            run_sweep = _engine().run_sweep
+            run_sweep = self._engine.run_sweep
             result = run_sweep(
                 self._learn,
                 self.start_lr,
@@ -1151,15 +1161,24 @@ def _value_change(control: widgets.Widget, value: Any) -> list[Change]:
     return [] if control.value == value else [(control, {"value": value})]
 
 
-def _engine() -> Any:
-    """The sweep engine, imported only when a Learner is involved (tests replace it)."""
+def _resolve_engine(engine: Any, learn: Any) -> Any:
+    """The sweep engine: fastai's adapter, imported only when a Learner is involved."""
+    if engine is not None:
+        if not callable(getattr(engine, "run_sweep", None)):
+            raise LRWidgetValueError(
+                f"engine must provide run_sweep(learn, start_lr, end_lr, num_it, stop_div, *, "
+                f"on_batch, stop, sweep) -> Sweep; got {engine!r}. Leave engine=None for fastai."
+            )
+        return engine
+    if learn is None:
+        return None
     from lrwidget import _fastai
 
     return _fastai
 
 
 def _check_run_arguments(
-    learn: Any, start_lr: float, end_lr: float, num_it: int, stop_div: bool
+    engine: Any, learn: Any, start_lr: float, end_lr: float, num_it: int, stop_div: bool
 ) -> None:
     """Validate the sweep arguments with the engine's own checks (one set of rules).
 
@@ -1167,7 +1186,9 @@ def _check_run_arguments(
     recorded sweep) the adapter is not imported, so fastai is never needed to view a sweep.
     """
     if learn is not None:
-        _engine().check_arguments(learn, start_lr, end_lr, num_it, stop_div)
+        check = getattr(engine, "check_arguments", None)
+        if check is not None:
+            check(learn, start_lr, end_lr, num_it, stop_div)
         return
     if not (math.isfinite(start_lr) and math.isfinite(end_lr) and 0 < start_lr < end_lr):
         raise LRWidgetValueError(

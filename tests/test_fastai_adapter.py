@@ -10,12 +10,12 @@ import fastai.callback.schedule as schedule
 import numpy as np
 import pytest
 from fastai.learner import Learner
-from learners import BUILDERS, wrap_model
 
 import lrwidget
 from lrwidget._fastai import run_sweep
 from lrwidget.smoothing import ema
 from lrwidget.sweep import Sweep
+from tests.support.learners import BUILDERS, wrap_model
 
 pytestmark = pytest.mark.fastai
 

@@ -20,7 +20,13 @@ from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
-from learners import (
+from torch.utils.data import TensorDataset
+
+import lrwidget
+from lrwidget._errors import LRWidgetValueError
+from lrwidget._fastai import SweepRunningError, run_sweep
+from lrwidget.sweep import Sweep
+from tests.support.learners import (
     BUILDERS,
     FaultyModel,
     assert_unchanged,
@@ -28,12 +34,6 @@ from learners import (
     warm_up,
     wrap_model,
 )
-from torch.utils.data import TensorDataset
-
-import lrwidget
-from lrwidget._errors import LRWidgetValueError
-from lrwidget._fastai import SweepRunningError, run_sweep
-from lrwidget.sweep import Sweep
 
 pytestmark = pytest.mark.fastai
 

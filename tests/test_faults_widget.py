@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_comm import (
+from fastai.callback.core import Callback
+
+from lrwidget._errors import LRWidgetValueError, SweepRunningError
+from lrwidget._fastai import run_sweep
+from lrwidget.analysis import analyze
+from lrwidget.sweep import Sweep
+from lrwidget.widget import UPDATE_INTERVAL, LRFinderWidget
+from tests.support.comm import (
     CommRecorder,
     SentMessage,
     browser_update,
@@ -38,9 +45,8 @@ from fake_comm import (
     drawn,
     most_in_one_second,
 )
-from fastai.callback.core import Callback
-from learners import BUILDERS, assert_unchanged, user_state
-from test_faults import (
+from tests.support.learners import BUILDERS, assert_unchanged, user_state
+from tests.test_faults import (
     NUM_IT,
     Arm,
     _diverged,
@@ -54,22 +60,10 @@ from test_faults import (
     _setup,
 )
 
-from lrwidget._errors import LRWidgetValueError, SweepRunningError
-from lrwidget._fastai import run_sweep
-from lrwidget.analysis import analyze
-from lrwidget.sweep import Sweep
-from lrwidget.widget import UPDATE_INTERVAL, LRFinderWidget
-
 pytestmark = pytest.mark.fastai
 
 START_LR, END_LR = 1e-4, 1.0
 TIMEOUT = 60.0  # generous: a stuck worker fails the test instead of hanging it
-
-
-@pytest.fixture
-def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
-    """Every widget created in the test records what it sends (tests/fake_comm.py)."""
-    return CommRecorder().install(monkeypatch)
 
 
 class PauseAt(Callback):

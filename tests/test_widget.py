@@ -17,15 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_comm import (
-    CommRecorder,
-    SentMessage,
-    browser_custom,
-    browser_update,
-    click,
-    drawn,
-    most_in_one_second,
-)
 
 from lrwidget import analyze
 from lrwidget._errors import LRWidgetValueError
@@ -37,15 +28,18 @@ from lrwidget.widget import (
     UPDATE_INTERVAL,
     LRFinderWidget,
 )
+from tests.support.comm import (
+    CommRecorder,
+    SentMessage,
+    browser_custom,
+    browser_update,
+    click,
+    drawn,
+    most_in_one_second,
+)
 
 NUM_IT = 100
 START_LR, END_LR = 1e-7, 10.0
-
-
-@pytest.fixture
-def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
-    """Every widget created in the test records what it sends (tests/fake_comm.py)."""
-    return CommRecorder().install(monkeypatch)
 
 
 def _curve(count: int = NUM_IT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,23 +13,17 @@ from typing import Any
 
 import pytest
 import torch
-from fake_comm import CommRecorder, drawn
 from fastai.callback.core import Callback
 from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.test_utils import RegModel, synth_learner
 from fastai.torch_core import set_seed
-from learners import synth_regression_learner
 
 from lrwidget._errors import LRWidgetValueError
 from lrwidget.widget import LRFinderWidget
+from tests.support.comm import CommRecorder, drawn
+from tests.support.learners import synth_regression_learner
 
 pytestmark = pytest.mark.fastai
-
-
-@pytest.fixture
-def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
-    """Every widget created in the test records what it sends (tests/fake_comm.py)."""
-    return CommRecorder().install(monkeypatch)
 
 
 class _SlowBatches(Callback):

@@ -7,7 +7,6 @@ private.  See ``jupyter_harness.py`` for the recipe.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import jupyter_harness as harness
+from tests.browser import jupyter_harness as harness
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jupyter_harness as harness
+from tests.browser import jupyter_harness as harness
 
 FINISHED = ("done", "diverged", "stopped", "failed")
 

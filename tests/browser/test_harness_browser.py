@@ -7,8 +7,9 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import jupyter_harness as harness
 import pytest
+
+from tests.browser import jupyter_harness as harness
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jupyter_harness as harness
-import lrw_page
 import nbformat
 import pytest
+
+from tests.browser import jupyter_harness as harness
+from tests.browser import lrw_page
 
 pytestmark = pytest.mark.browser
 

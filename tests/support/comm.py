@@ -187,12 +187,6 @@ def click(button: Any) -> None:
     browser_custom(button, {"event": "click"})
 
 
-@pytest.fixture
-def comm_recorder(monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
-    """Every widget created in the test records its messages here."""
-    return CommRecorder().install(monkeypatch)
-
-
 def drawn(widget: Any, timeout: float = 10.0) -> None:
     """Wait until the widget's sweep has sent its final update to the chart.
 

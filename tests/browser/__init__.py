@@ -1,0 +1,1 @@
+"""Real-browser tests: JupyterLab and Voila driven by Debian's Chromium through Playwright."""

@@ -7,10 +7,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Literal, get_args
 
 import numpy as np
 
 from lrwidget._errors import LRWidgetValueError
+
+Status = Literal["running", "done", "diverged", "stopped", "failed"]
+STATUSES: tuple[str, ...] = get_args(Status)
+
+MAX_NUM_IT = 10**7
+"""The largest ``num_it`` lrwidget accepts (10,000,000).
+
+A range test needs hundreds of batches (fastai's default is 100).  The bound stops a typo or a
+damaged saved sweep from sizing the chart and the analysis by an absurd number.
+"""
 
 
 def _real(name: str, value: object, example: str) -> float:
@@ -50,7 +61,21 @@ def check_schedule(start_lr: object, end_lr: object, num_it: object) -> tuple[fl
             f"num_it must be an integer >= 2 (the number of batches to run); got "
             f"num_it={num_it!r}. Pass e.g. num_it=100 (fastai's default)."
         )
+    if count > MAX_NUM_IT:
+        raise LRWidgetValueError(
+            f"num_it must be at most {MAX_NUM_IT:,} (lrwidget.sweep.MAX_NUM_IT); got "
+            f"num_it={count_text(count)}. A range test needs hundreds of batches, not millions: "
+            f"pass e.g. num_it=100 (fastai's default) or num_it=1000."
+        )
     return start, end, count
+
+
+def count_text(value: int) -> str:
+    """A short text for an integer of any size (``str`` refuses more than 4,300 digits)."""
+    if abs(value) < 10**15:
+        return f"{value:,}"
+    sign = "-" if value < 0 else ""
+    return f"about {sign}10**{math.log10(abs(value)):.0f}"
 
 
 def check_stop_div(stop_div: object) -> bool:

@@ -11,24 +11,26 @@ numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from lrwidget import _sweep_file
+from lrwidget._checks import MAX_NUM_IT, STATUSES, Status, count_text
 from lrwidget._errors import LRWidgetValueError
 
-Status = Literal["running", "done", "diverged", "stopped", "failed"]
-STATUSES: tuple[str, ...] = get_args(Status)
+__all__ = ["MAX_NUM_IT", "STATUSES", "Status", "Sweep"]
 
 _FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+# Buffers start this small and double as points arrive: their size follows the points
+# recorded, never num_it (a number that may come from a file).
+_FIRST_CAPACITY = 64
 
 
 def _as_float_array(name: str, values: Sequence[float] | np.ndarray) -> _FloatArray:
@@ -48,14 +50,20 @@ class Sweep:
     a sweep that is still running grows by :meth:`append` (one call per batch).
 
     Args:
-        num_it: The number of iterations that were *requested*.  fastai's rules skip
-            ``num_it // 10`` points at the start, counted from this number and not from
-            the number actually recorded, so it is part of the record.
+        num_it: The number of iterations that were *requested*, at most ``MAX_NUM_IT``
+            (10,000,000).  fastai's rules skip ``num_it // 10`` points at the start, counted
+            from this number and not from the number actually recorded, so it is part of the
+            record.  Memory follows the points recorded, not ``num_it``.
         start_lr: First learning rate of the exponential schedule.
         end_lr: The schedule's end; the last recorded learning rate is below it.
         stop_div: Whether the sweep stops when the smoothed loss exceeds four times
             its minimum (fastai's rule).
         status: ``"running"``, ``"done"``, ``"diverged"``, ``"stopped"`` or ``"failed"``.
+
+    Attributes:
+        saved_status: For a sweep read by :meth:`load`, the status its file recorded; None
+            otherwise.  It differs from ``status`` only for a sweep saved while running, which
+            loads as ``"stopped"`` (see :attr:`status_note`).
 
     Example:
         >>> sweep = Sweep.from_arrays([1e-3, 1e-2, 1e-1], [2.0, 1.5, 3.0], num_it=3)
@@ -75,7 +83,14 @@ class Sweep:
         if isinstance(num_it, bool) or not isinstance(num_it, int | np.integer) or num_it < 1:
             raise LRWidgetValueError(
                 f"num_it must be a positive integer (the number of iterations requested); "
-                f"got {num_it!r}. Pass e.g. num_it=100."
+                f"got {num_it!r:.80}. Pass e.g. num_it=100."
+            )
+        if num_it > MAX_NUM_IT:
+            raise LRWidgetValueError(
+                f"num_it must be at most {MAX_NUM_IT:,} (lrwidget.sweep.MAX_NUM_IT); got "
+                f"num_it={count_text(int(num_it))}. It is the number of iterations the sweep "
+                f"requested (it also defaults to the number of points): pass that number, "
+                f"e.g. num_it=100."
             )
         _check_status(status)
         self.num_it = int(num_it)
@@ -84,10 +99,10 @@ class Sweep:
         self.stop_div = bool(stop_div)
         self.status: Status = status
         self.error: str | None = None
+        self.saved_status: Status | None = None
         self._lock = threading.Lock()
-        capacity = max(self.num_it, 1)
-        self._lrs = np.empty(capacity, dtype=np.float64)
-        self._losses = np.empty(capacity, dtype=np.float64)
+        self._lrs = np.empty(_FIRST_CAPACITY, dtype=np.float64)
+        self._losses = np.empty(_FIRST_CAPACITY, dtype=np.float64)
         self._smooth: np.ndarray | None = None
         self._length = 0
 
@@ -116,7 +131,8 @@ class Sweep:
             status: The sweep's ending.
 
         Raises:
-            LRWidgetValueError: if the arrays differ in length or are not 1-D.
+            LRWidgetValueError: if the arrays differ in length or are not 1-D, or for a
+                ``num_it`` above ``MAX_NUM_IT``.
         """
         lr_array = _as_float_array("lrs", lrs)
         loss_array = _as_float_array("losses", losses)
@@ -217,6 +233,7 @@ class Sweep:
                 status=self.status,
             )
         copy.error = self.error
+        copy.saved_status = self.saved_status
         return copy
 
     @property
@@ -224,13 +241,31 @@ class Sweep:
         """True once the sweep has ended, whatever the ending."""
         return self.status != "running"
 
+    @property
+    def status_note(self) -> str | None:
+        """What to show beside the status of a sweep saved while running, else None.
+
+        Example:
+            >>> Sweep.load("partial.json").status_note  # doctest: +SKIP
+            'stopped at 40 / 100 (saved while running)'
+        """
+        if self.saved_status != "running":
+            return None
+        return f"stopped at {len(self)} / {self.num_it} (saved while running)"
+
     # --- persistence ---------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the sweep to ``path`` as JSON (never pickle), atomically.
 
         Every float64 round-trips exactly, NaN and ±inf included.  The file is written to a
         temporary file in the same folder, then moved into place, so a crash leaves either the
-        old file or the new one.
+        old file or the new one, and a failed save leaves no temporary file behind.  A
+        symlink is written through: its final target is replaced and the link kept.  An
+        existing file keeps its permission bits; a new one gets the usual mode under the
+        umask, as ``open(path, "w")`` would.
+
+        Raises:
+            OSError: (its usual subclass, e.g. ``PermissionError``) naming ``path``.
 
         Example:
             >>> Sweep.from_arrays([1e-3], [2.0]).save("sweep.json")  # doctest: +SKIP
@@ -241,9 +276,16 @@ class Sweep:
     def load(cls, path: str | os.PathLike[str]) -> Sweep:
         """Read a sweep written by :meth:`save`.
 
+        A loaded sweep is never running: nothing feeds it any more.  One saved mid-run holds
+        N of its ``num_it`` points and loads with status ``"stopped"``; ``saved_status``
+        keeps ``"running"`` and :attr:`status_note` reads ``"stopped at N / num_it (saved
+        while running)"``.  Every other status loads as saved.
+
         Raises:
-            LRWidgetValueError: naming the file and the problem, for a truncated, malformed or
-                foreign file.  Nothing in the file is ever executed.
+            LRWidgetValueError: naming the file and the problem, for a truncated, malformed,
+                foreign or hostile file (deep nesting, numbers beyond float64, a ``num_it``
+                above ``MAX_NUM_IT``).  Nothing in the file is ever executed, and memory
+                follows the points the file holds, not the numbers written in it.
         """
         return _load(path)
 
@@ -270,132 +312,40 @@ def _check_status(status: str) -> None:
         raise LRWidgetValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}.")
 
 
-# --- saving and loading -------------------------------------------------------------------------
-_FORMAT = "lrwidget.sweep"
-_VERSION = 1
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _encode_float(value: float) -> float | str:
-    # JSON has no NaN or infinity; finite floats round-trip exactly through repr.
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def _decode_float(path: str, field: str, value: object) -> float:
-    if isinstance(value, bool):
-        raise LRWidgetValueError(f"{path}: {field} holds {value!r}, which is not a number.")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value in _NON_FINITE:
-        return _NON_FINITE[value]
-    raise LRWidgetValueError(
-        f"{path}: {field} holds {value!r}; expected a number or one of 'nan', 'inf', '-inf'."
-    )
-
-
-def _decode_floats(path: str, field: str, values: object) -> _FloatArray:
-    if not isinstance(values, list):
-        raise LRWidgetValueError(f"{path}: {field} must be a list of numbers; got {values!r:.80}.")
-    return np.array([_decode_float(path, field, value) for value in values], dtype=np.float64)
-
-
-def _refuse_constant(token: str) -> float:
-    raise ValueError(f"non-standard JSON constant {token}")
-
-
+# --- saving and loading (the file format lives in lrwidget._sweep_file) -----------------------
 def _save(sweep: Sweep, path: str | os.PathLike[str]) -> None:
-    lrs, losses = sweep.snapshot()
-    smooth = sweep.fastai_smooth_losses
-    document = {
-        "format": _FORMAT,
-        "version": _VERSION,
-        "num_it": sweep.num_it,
-        "start_lr": _encode_float(sweep.start_lr),
-        "end_lr": _encode_float(sweep.end_lr),
-        "stop_div": sweep.stop_div,
-        "status": sweep.status,
-        "error": sweep.error,
-        "lrs": [_encode_float(value) for value in lrs.tolist()],
-        "losses": [_encode_float(value) for value in losses.tolist()],
-        "fastai_smooth_losses": (
-            None
-            if smooth is None
-            else [_encode_float(value) for value in smooth[: len(lrs)].tolist()]
-        ),
-    }
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(prefix=".lrwidget-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, allow_nan=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with sweep._lock:  # one consistent set of points and settings
+        count = sweep._length
+        smooth = sweep._smooth
+        record = _sweep_file.SweepRecord(
+            num_it=sweep.num_it,
+            start_lr=sweep.start_lr,
+            end_lr=sweep.end_lr,
+            stop_div=sweep.stop_div,
+            status=sweep.status,
+            error=sweep.error,
+            lrs=sweep._lrs[:count].copy(),
+            losses=sweep._losses[:count].copy(),
+            fastai_smooth_losses=None if smooth is None else smooth[:count].copy(),
+        )
+    _sweep_file.write(record, path)
 
 
 def _load(path: str | os.PathLike[str]) -> Sweep:
-    name = os.fspath(path)
-    try:
-        with open(name, encoding="utf-8") as stream:
-            document = json.load(stream, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise LRWidgetValueError(
-            f"{name} is not a saved lrwidget sweep: it is not valid JSON ({error}). "
-            "Was it truncated? Save it again with Sweep.save(path)."
-        ) from None
-    if not isinstance(document, dict) or document.get("format") != _FORMAT:
-        raise LRWidgetValueError(
-            f"{name} is not a saved lrwidget sweep: expected a JSON object with "
-            f"format={_FORMAT!r}. Save sweeps with Sweep.save(path)."
-        )
-    if document.get("version") != _VERSION:
-        raise LRWidgetValueError(
-            f"{name}: unsupported sweep file version {document.get('version')!r}; "
-            f"this lrwidget reads version {_VERSION}."
-        )
-    num_it = document.get("num_it")
-    if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 1:
-        raise LRWidgetValueError(f"{name}: num_it must be a positive integer; got {num_it!r}.")
-    status = document.get("status")
-    if status not in STATUSES:
-        raise LRWidgetValueError(
-            f"{name}: status must be one of {', '.join(STATUSES)}; got {status!r}."
-        )
-    stop_div = document.get("stop_div")
-    if not isinstance(stop_div, bool):
-        raise LRWidgetValueError(f"{name}: stop_div must be true or false; got {stop_div!r}.")
-    error_text = document.get("error")
-    if error_text is not None and not isinstance(error_text, str):
-        raise LRWidgetValueError(f"{name}: error must be a string or null; got {error_text!r:.80}.")
-    lrs = _decode_floats(name, "lrs", document.get("lrs"))
-    losses = _decode_floats(name, "losses", document.get("losses"))
-    smooth_field = document.get("fastai_smooth_losses")
-    smooth = (
-        None if smooth_field is None else _decode_floats(name, "fastai_smooth_losses", smooth_field)
-    )
-    if len(lrs) != len(losses) or (smooth is not None and len(smooth) != len(lrs)):
-        raise LRWidgetValueError(
-            f"{name}: lrs, losses and fastai_smooth_losses must have the same length; got "
-            f"{len(lrs)}, {len(losses)} and {'none' if smooth is None else len(smooth)}."
-        )
+    record = _sweep_file.read(path)
     sweep = Sweep.from_arrays(
-        lrs,
-        losses,
-        num_it,
-        start_lr=_decode_float(name, "start_lr", document.get("start_lr")),
-        end_lr=_decode_float(name, "end_lr", document.get("end_lr")),
-        fastai_smooth_losses=smooth,
-        stop_div=stop_div,
-        status=status,
+        record.lrs,
+        record.losses,
+        record.num_it,
+        start_lr=record.start_lr,
+        end_lr=record.end_lr,
+        fastai_smooth_losses=record.fastai_smooth_losses,
+        stop_div=record.stop_div,
+        # Nothing feeds a loaded sweep: one saved mid-run is partial, i.e. stopped.
+        status="stopped" if record.status == "running" else record.status,
     )
-    sweep.error = error_text
+    sweep.error = record.error
+    sweep.saved_status = record.status
     return sweep
 
 

@@ -11,7 +11,8 @@ HEAVY = ("fastai", "torch", "ipywidgets", "bqplot", "traitlets")
 def test_core_modules_import_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "import lrwidget.sweep, lrwidget.smoothing, lrwidget.suggest, lrwidget.analysis\n"
+        "import lrwidget.sweep, lrwidget._sweep_file, lrwidget.smoothing, lrwidget.suggest\n"
+        "import lrwidget.analysis, lrwidget._checks\n"
         "from lrwidget import Sweep, analyze\n"
         "lrs = [1e-3 * 1.2**i for i in range(40)]\n"
         "analyze(Sweep.from_arrays(lrs, [2.0 - i / 50 for i in range(40)]))\n"

@@ -60,16 +60,32 @@ def test_round_trip_is_exact(
     else:
         assert same_array(loaded.fastai_smooth_losses, sweep.fastai_smooth_losses)  # type: ignore[arg-type]
     assert (loaded.num_it, loaded.start_lr, loaded.end_lr) == (sweep.num_it, 1e-7, math.inf)
-    assert (loaded.status, loaded.error, loaded.stop_div) == (status, sweep.error, stop_div)
+    # A sweep saved mid-run is never running once loaded: nothing feeds it any more.
+    expected = "stopped" if status == "running" else status
+    assert (loaded.status, loaded.error, loaded.stop_div) == (expected, sweep.error, stop_div)
+    assert loaded.saved_status == status
 
 
-def test_running_sweep_round_trip(tmp_path: Path) -> None:
+def test_sweep_saved_while_running_loads_as_stopped(tmp_path: Path) -> None:
     sweep = Sweep(num_it=100, start_lr=1e-7, end_lr=10)
     sweep.append(1e-7, 2.5, 2.4)
     sweep.append(2e-7, float("nan"))
     sweep.save(tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["status"] == "running"
     loaded = Sweep.load(tmp_path / "s.json")
-    assert len(loaded) == 2 and loaded.status == "running" and math.isnan(loaded.losses[1])
+    assert len(loaded) == 2 and math.isnan(loaded.losses[1])
+    assert loaded.status == "stopped" and loaded.finished
+    assert loaded.saved_status == "running"
+    assert loaded.status_note == "stopped at 2 / 100 (saved while running)"
+    assert loaded.frozen().status_note == loaded.status_note
+    assert sweep.saved_status is None and sweep.status_note is None  # never loaded
+
+
+@pytest.mark.parametrize("status", ["done", "diverged", "stopped", "failed"])
+def test_finished_sweeps_load_with_their_status_and_no_note(tmp_path: Path, status: str) -> None:
+    Sweep.from_arrays([1e-3, 1e-2], [2.0, 1.0], status=status).save(tmp_path / "s.json")  # type: ignore[arg-type]
+    loaded = Sweep.load(tmp_path / "s.json")
+    assert (loaded.status, loaded.saved_status, loaded.status_note) == (status, status, None)
 
 
 def test_file_is_standard_json_and_write_is_atomic(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import collections
 import functools
-import importlib
-import math
+import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +22,27 @@ import numpy as np
 
 from lrwidget import smoothing as _smoothing
 from lrwidget import suggest as _suggest
-from lrwidget._errors import LRWidgetValueError
+from lrwidget.settings import SMOOTHINGS, Settings
+from lrwidget.suggest import DEFAULT_RULES, RuleSpec, rule_name
 from lrwidget.sweep import Sweep
 
-SMOOTHINGS: tuple[str, ...] = ("ema", "centred")
-DEFAULT_METHODS: tuple[str, ...] = ("minimum", "steep", "valley", "slide")
+__all__ = [
+    "SMOOTHINGS",
+    "Analysis",
+    "RuleResult",
+    "Settings",
+    "analyze",
+    "divergence_index",
+    "rule_name",
+    "smoothed_losses",
+    "window_bounds",
+]
+
+#: Kept for code written against earlier releases; the one definition is in ``suggest``.
+DEFAULT_METHODS = DEFAULT_RULES
 
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
-MethodSpec = str | Callable[..., Any]
+MethodSpec = RuleSpec
 
 
 @dataclass(frozen=True)
@@ -74,97 +86,6 @@ class Analysis:
     beta: float
     smoothing: str
     lrs: Float32Array = field(repr=False, default_factory=lambda: np.empty(0, np.float32))
-
-
-# --- validation -----------------------------------------------------------------------------------
-def _check_beta(beta: object) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, int | float | np.integer | np.floating):
-        raise LRWidgetValueError(
-            f"beta must be a number in [0, 1); got {beta!r} of type {type(beta).__name__}. "
-            "Pass e.g. beta=0.98 (fastai's default)."
-        )
-    value = float(beta)
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise LRWidgetValueError(
-            f"beta must be a finite number with 0 <= beta < 1; got beta={beta!r}. "
-            "Pass e.g. beta=0.98 (fastai's default); larger is smoother."
-        )
-    return value
-
-
-def _check_count(name: str, value: object, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise LRWidgetValueError(
-            f"{name} must be a non-negative integer (a number of points); got {value!r}. {hint}"
-        )
-    return int(value)
-
-
-def _check_div_threshold(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise LRWidgetValueError(
-            f"div_threshold must be None or a number greater than 1; got {value!r}. "
-            "Pass e.g. div_threshold=4 (fastai's stop rule) or None to keep every point."
-        )
-    number = float(value)
-    if not (math.isfinite(number) and number > 1.0):
-        raise LRWidgetValueError(
-            f"div_threshold must be a finite number greater than 1, or None; got "
-            f"div_threshold={value!r}. Pass e.g. div_threshold=4 (fastai's stop rule) or None."
-        )
-    return number
-
-
-def _check_smoothing(value: object) -> str:
-    if not isinstance(value, str) or value not in SMOOTHINGS:
-        raise LRWidgetValueError(
-            f"smoothing must be one of {', '.join(repr(s) for s in SMOOTHINGS)}; got {value!r}. "
-            "Use 'ema' for fastai's curve or 'centred' for a curve that does not lag."
-        )
-    return value
-
-
-def rule_name(method: Callable[..., Any]) -> str:
-    """The name fastai gives a rule: ``__name__``, or the wrapped function's for a partial."""
-    if isinstance(method, functools.partial):
-        return rule_name(method.func)
-    return str(getattr(method, "__name__", type(method).__name__))
-
-
-def _check_methods(methods: object) -> list[tuple[str, MethodSpec]]:
-    known = ", ".join(repr(name) for name in _suggest.RULES)
-    if isinstance(methods, str) or callable(methods):
-        methods = (methods,)
-    if not isinstance(methods, Sequence) or len(methods) == 0:
-        raise LRWidgetValueError(
-            f"methods must be a non-empty sequence of rule names or functions; got {methods!r}. "
-            f"Known names: {known}; e.g. methods=('valley',)."
-        )
-    chosen: list[tuple[str, MethodSpec]] = []
-    for method in methods:
-        if isinstance(method, str):
-            if method not in _suggest.RULES:
-                raise LRWidgetValueError(
-                    f"methods contains an unknown rule name {method!r}; known names: {known}. "
-                    "Pass one of those, or a function f(lrs, losses, num_it) -> (lr, (x, y))."
-                )
-            name = method
-        elif callable(method):
-            name = rule_name(method)
-        else:
-            raise LRWidgetValueError(
-                f"methods entries must be rule names or functions; got {method!r}. "
-                f"Known names: {known}."
-            )
-        if any(name == seen for seen, _ in chosen):
-            raise LRWidgetValueError(
-                f"methods names the rule {name!r} twice; each rule may appear once. "
-                "Remove the duplicate."
-            )
-        chosen.append((name, method))
-    return chosen
 
 
 # --- smoothing cache ------------------------------------------------------------------------------
@@ -219,45 +140,116 @@ def _call_rule(
             _suggest.steep_log10 if (centred and method == "steep") else _suggest.RULES[method]
         )
         return function(lrs, losses, num_it)
-    target = method.func if isinstance(method, functools.partial) else method
-    module = str(getattr(target, "__module__", "") or "")
-    lr_input: Any = lrs
-    loss_input: Any = losses
-    if module.startswith("fastai"):
-        # fastai's own rules index and call tensor methods (.log(), .item()); give them tensors.
-        try:
-            torch = importlib.import_module("torch")
-        except ImportError:
-            torch = None
-        if torch is not None:
-            lr_input, loss_input = torch.from_numpy(lrs.copy()), torch.from_numpy(losses.copy())
-    result = method(lr_input, loss_input, num_it)
+    if "torch" in sys.modules:
+        # A rule written for tensors (fastai's own) can only have been built with torch
+        # loaded; the adapter decides and converts.  The core never imports torch itself.
+        from lrwidget._tensor_rules import call_rule
+
+        result = call_rule(method, lrs, losses, num_it)
+    else:
+        result = method(lrs, losses, num_it)
     lr, (x, y) = result
     return float(lr), (float(x), float(y))
 
 
 def _empty_reason(
-    count: int,
+    smoothed: Float32Array,
     skip_start: int,
     skip_end: int,
     divergence: int | None,
     nan_index: int | None,
-    window: tuple[int, int],
 ) -> str:
+    count = len(smoothed)
     start, stop = window_bounds(count, skip_start, skip_end)
     if start >= stop:
         return (
             f"the window is empty: skip_start={skip_start} and skip_end={skip_end} leave no "
             f"points of {count}"
         )
-    if divergence is not None and divergence <= window[0]:
+    if divergence is not None and divergence <= start:
         return (
-            f"the window is empty: the smoothed loss diverged at index {divergence}, "
-            f"before the window starts at {start}"
+            f"the window is empty: the smoothed loss diverged at batch {divergence + 1}, "
+            f"before the window starts at batch {start + 1}"
         )
     if nan_index is not None:
-        return f"the window is empty: the smoothed loss is NaN from index {nan_index}"
+        # Where the loss first went NaN in the sweep, not where the window starts.
+        first = int(np.flatnonzero(np.isnan(smoothed[: nan_index + 1]))[0])
+        return f"nothing to analyse: the loss is NaN from batch {first + 1} on"
     return "the window is empty"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The analysed window and what was cut from the sweep around it."""
+
+    start: int
+    stop: int
+    skip_end_start: int
+    divergence: int | None
+    nan_index: int | None
+
+    def spans(self, count: int) -> tuple[tuple[int, int, str], ...]:
+        """The excluded spans ``(start, stop, why)``, sorted, each non-empty."""
+        start, skip_end_start, divergence = self.start, self.skip_end_start, self.divergence
+        spans: list[tuple[int, int, str]] = []
+        if start > 0:
+            spans.append((0, start, "skip start"))
+        if divergence is not None and divergence < skip_end_start:
+            spans.append((max(divergence, start), skip_end_start, "diverged"))
+        if self.nan_index is not None:
+            end = min(skip_end_start, divergence or skip_end_start)
+            spans.append((self.nan_index, end, "NaN"))
+        if skip_end_start < count:
+            spans.append((skip_end_start, count, "skip end"))
+        return tuple(sorted(span for span in spans if span[0] < span[1]))
+
+
+def _window(
+    smoothed: Float32Array, skip_start: int, skip_end: int, threshold: float | None
+) -> _Window:
+    """fastai's window ``[num_it // 10 : -5]``, cut at divergence, then at the first NaN."""
+    start, stop = window_bounds(len(smoothed), skip_start, skip_end)
+    skip_end_start = stop
+    divergence = divergence_index(smoothed, threshold) if threshold is not None else None
+    if divergence is not None:
+        stop = max(start, min(stop, divergence))
+    nan_index: int | None = None
+    nans = np.flatnonzero(np.isnan(smoothed[start:stop]))
+    if len(nans):
+        nan_index = start + int(nans[0])
+        stop = nan_index
+    return _Window(start, stop, skip_end_start, divergence, nan_index)
+
+
+def _rule_result(
+    name: str,
+    method: MethodSpec,
+    sweep: Sweep,
+    lrs: Float32Array,
+    smoothed: Float32Array,
+    window: _Window,
+    smoothing: str,
+) -> RuleResult:
+    """One rule on the window: its answer and the point to draw, or why there is none."""
+    explanation = _suggest.EXPLANATIONS.get(name, "a custom rule")
+    start, stop = window.start, window.stop
+    window_lrs = np.ascontiguousarray(lrs[start:stop])
+    window_losses = np.ascontiguousarray(smoothed[start:stop])
+    try:
+        lr, point = _call_rule(
+            method, window_lrs, window_losses, sweep.num_it, smoothing == "centred"
+        )
+    except _suggest.NoSuggestion as error:
+        return RuleResult(name, None, None, None, str(error), explanation)
+    except Exception as error:  # a custom rule's failure becomes its reason, never a crash
+        reason = f"{name} failed: {type(error).__name__}: {error}"
+        return RuleResult(name, None, None, None, reason, explanation)
+    index = start + _suggest.nearest_index(window_lrs, point[0])
+    returned = None
+    if method == "minimum":
+        nearest = _suggest.nearest_index(lrs, lr)
+        returned = (lr, float(smoothed[nearest]))
+    return RuleResult(name, lr, point, index, None, explanation, returned)
 
 
 def analyze(
@@ -267,24 +259,18 @@ def analyze(
     skip_start: int | None = None,
     skip_end: int = 5,
     div_threshold: float | None = None,
-    methods: Sequence[MethodSpec] = DEFAULT_METHODS,
+    methods: Sequence[MethodSpec] = DEFAULT_RULES,
     smoothing: str = "ema",
 ) -> Analysis:
     """Smooth a sweep, choose the window and run the suggestion rules.
 
     Args:
         sweep: The raw record (:class:`lrwidget.Sweep`).
-        beta: Smoothing weight in [0, 1) (fastai's 0.98).
-        skip_start: Points skipped at the start; None means fastai's ``num_it // 10`` with the
-            *requested* ``num_it``.
-        skip_end: Points skipped at the end (fastai: 5).
-        div_threshold: None keeps every point; a number > 1 cuts the window at the first point
-            whose smoothed loss exceeds ``div_threshold`` × the running minimum (fastai stops
-            the sweep with 4).
-        methods: Rule names (``"minimum"``, ``"steep"``, ``"valley"``, ``"slide"``) and/or
-            functions ``f(lrs, losses, num_it) -> (lr, (x, y))`` like fastai's ``suggest_funcs``.
-        smoothing: ``"ema"`` (fastai's debiased EMA, bit for bit) or ``"centred"`` (zero lag;
-            ``steep`` then measures slopes against log10(lr)).
+        beta, skip_start, skip_end, div_threshold, methods, smoothing: The settings, as
+            documented on :class:`lrwidget.Settings` and checked by its ``check()``:
+            ``skip_start=None`` means fastai's ``num_it // 10`` with the *requested*
+            ``num_it``; ``smoothing="centred"`` makes ``steep`` measure slopes against
+            log10(lr).
 
     Returns:
         An :class:`Analysis`; ``analysis.suggestions`` is a fastai-style ``SuggestedLRs``
@@ -303,90 +289,51 @@ def analyze(
             f"sweep must be an lrwidget.Sweep; got {type(sweep).__name__}. "
             "Build one with Sweep.from_arrays(lrs, losses, num_it)."
         )
-    beta = _check_beta(beta)
-    resolved_start = (
-        sweep.num_it // 10
-        if skip_start is None
-        else _check_count("skip_start", skip_start, "Pass e.g. skip_start=10, or None.")
-    )
-    resolved_end = _check_count("skip_end", skip_end, "Pass e.g. skip_end=5 (fastai's value).")
-    threshold = _check_div_threshold(div_threshold)
-    chosen = _check_methods(methods)
-    smoothing = _check_smoothing(smoothing)
-
+    settings = Settings(
+        beta, smoothing, skip_start, skip_end, div_threshold, _as_methods(methods)
+    ).check()
+    resolved_start = sweep.num_it // 10 if settings.skip_start is None else settings.skip_start
     count = len(sweep)
-    smoothed = smoothed_losses(sweep, beta, smoothing)
+    smoothed = smoothed_losses(sweep, settings.beta, settings.smoothing)
     lrs = sweep.lrs.astype(np.float32)
-    start, stop = window_bounds(count, resolved_start, resolved_end)
-    skip_end_start = stop
-    divergence = divergence_index(smoothed, threshold) if threshold is not None else None
-    if divergence is not None:
-        stop = max(start, min(stop, divergence))
-    nan_index: int | None = None
-    nans = np.flatnonzero(np.isnan(smoothed[start:stop]))
-    if len(nans):
-        nan_index = start + int(nans[0])
-        stop = nan_index
-    window = (start, stop)
-
-    spans: list[tuple[int, int, str]] = []
-    if start > 0:
-        spans.append((0, start, "skip start"))
-    if divergence is not None and divergence < skip_end_start:
-        spans.append((max(divergence, start), skip_end_start, "diverged"))
-    if nan_index is not None:
-        spans.append((nan_index, min(skip_end_start, divergence or skip_end_start), "NaN"))
-    if skip_end_start < count:
-        spans.append((skip_end_start, count, "skip end"))
-    spans = sorted(span for span in spans if span[0] < span[1])
-
-    window_lrs = np.ascontiguousarray(lrs[start:stop])
-    window_losses = np.ascontiguousarray(smoothed[start:stop])
+    window = _window(smoothed, resolved_start, settings.skip_end, settings.div_threshold)
     results: dict[str, RuleResult] = {}
-    for name, method in chosen:
-        explanation = _suggest.EXPLANATIONS.get(name, "a custom rule")
-        if start >= stop:
+    for name, method in zip(settings.rule_names, settings.methods, strict=True):
+        if window.start >= window.stop:
             reason = _empty_reason(
-                count, resolved_start, resolved_end, divergence, nan_index, window
+                smoothed, resolved_start, settings.skip_end, window.divergence, window.nan_index
             )
+            explanation = _suggest.EXPLANATIONS.get(name, "a custom rule")
             results[name] = RuleResult(name, None, None, None, reason, explanation)
-            continue
-        try:
-            lr, point = _call_rule(
-                method, window_lrs, window_losses, sweep.num_it, smoothing == "centred"
+        else:
+            results[name] = _rule_result(
+                name, method, sweep, lrs, smoothed, window, settings.smoothing
             )
-        except _suggest.NoSuggestion as error:
-            results[name] = RuleResult(name, None, None, None, str(error), explanation)
-            continue
-        except Exception as error:  # a custom rule's failure becomes its reason, never a crash
-            reason = f"{name} failed: {type(error).__name__}: {error}"
-            results[name] = RuleResult(name, None, None, None, reason, explanation)
-            continue
-        index = start + _suggest.nearest_index(window_lrs, point[0])
-        returned = None
-        if method == "minimum" and count:
-            nearest = _suggest.nearest_index(lrs, lr)
-            returned = (lr, float(smoothed[nearest]))
-        results[name] = RuleResult(name, lr, point, index, None, explanation, returned)
-
-    suggested = _suggested_lrs_type(tuple(name for name, _ in chosen))
-    suggestions = suggested(*(result.lr for result in results.values()))
+    suggested = _suggested_lrs_type(settings.rule_names)
     return Analysis(
         sweep_length=count,
         smoothed=smoothed,
-        window=window,
+        window=(window.start, window.stop),
         skip_start=resolved_start,
-        skip_end=resolved_end,
-        div_threshold=threshold,
-        divergence_index=divergence,
-        nan_index=nan_index,
-        excluded_spans=tuple(spans),
+        skip_end=settings.skip_end,
+        div_threshold=settings.div_threshold,
+        divergence_index=window.divergence,
+        nan_index=window.nan_index,
+        excluded_spans=window.spans(count),
         rules=results,
-        suggestions=suggestions,
-        beta=beta,
-        smoothing=smoothing,
+        suggestions=suggested(*(result.lr for result in results.values())),
+        beta=settings.beta,
+        smoothing=settings.smoothing,
         lrs=lrs,
     )
+
+
+def _as_methods(methods: object) -> Any:
+    """``methods`` as a tuple where it is one rule or a sequence; anything else is passed on
+    for :meth:`Settings.check` to refuse with its message."""
+    if isinstance(methods, str) or callable(methods):
+        return (methods,)
+    return tuple(methods) if isinstance(methods, Sequence) else methods
 
 
 @functools.lru_cache(maxsize=64)

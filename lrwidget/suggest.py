@@ -25,6 +25,7 @@ numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 
 from __future__ import annotations
 
+import functools
 import sys
 from bisect import bisect_left
 from collections.abc import Callable
@@ -35,6 +36,10 @@ import numpy as np
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
 Point = tuple[float, float]
 Rule = Callable[..., tuple[float, Point]]
+#: What ``methods=`` accepts: a rule's name (a key of :data:`RULES`) or a rule function.
+RuleSpec = str | Callable[..., Any]
+#: The rules the widget and ``analyze`` compute unless told otherwise.
+DEFAULT_RULES: tuple[str, ...] = ("minimum", "steep", "valley", "slide")
 
 
 class NoSuggestion(ValueError):
@@ -306,6 +311,20 @@ def slide(
     with np.errstate(divide="ignore", invalid="ignore"):
         height = float(np.interp(np.log10(suggestion), np.log10(lr_array), loss_array))
     return suggestion, (suggestion, height)
+
+
+def rule_name(rule: RuleSpec) -> str:
+    """The name a rule goes by everywhere (readout, ``SuggestedLRs`` field, ``selected``).
+
+    A name stays itself; a function gives its ``__name__`` (a ``functools.partial`` the
+    wrapped function's, as fastai names ``SuggestedLRs`` fields); a callable object without
+    ``__name__`` gives its class name.
+    """
+    if isinstance(rule, str):
+        return rule
+    if isinstance(rule, functools.partial):
+        return rule_name(rule.func)
+    return str(getattr(rule, "__name__", type(rule).__name__))
 
 
 RULES: dict[str, Rule] = {

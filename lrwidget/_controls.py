@@ -1,0 +1,229 @@
+"""The widget's native ipywidgets controls, and the one table that binds them to its traits.
+
+:class:`Controls` builds every control once.  :data:`BINDINGS` says, for each trait a control
+edits, which controls show it, how to read the trait's value from them and how to show a
+value in them.  The widget walks that table both ways: a control event becomes trait
+updates, a trait change moves the controls.
+
+DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-status``,
+``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``, ``lrw-skip-start``,
+``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``, ``lrw-rules``, ``lrw-selected``,
+``lrw-readout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import ipywidgets as widgets
+
+from lrwidget._readout import CUSTOM
+from lrwidget.settings import DIVERGENCE_FACTOR
+
+SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("EMA (fastai)", "ema"),
+    ("centred (zero-lag)", "centred"),
+)
+#: The slider ranges; traits accept more (beta up to 1, any divergence factor above 1).
+BETA_MAX = 0.999
+DIVERGENCE_MIN, DIVERGENCE_MAX = 1.5, 10.0
+#: The select box shows at most this many rows (it scrolls beyond).
+MAX_RULE_ROWS = 8
+
+
+@dataclass
+class Controls:
+    """Every control of one widget, built once (see :func:`build_controls`)."""
+
+    run_button: widgets.Button
+    stop_button: widgets.Button
+    status_html: widgets.HTML
+    progress: widgets.IntProgress
+    progress_html: widgets.HTML
+    beta_slider: widgets.FloatSlider
+    smoothing_dropdown: widgets.Dropdown
+    skip_start_slider: widgets.IntSlider
+    skip_end_slider: widgets.IntSlider
+    div_checkbox: widgets.Checkbox
+    div_slider: widgets.FloatSlider
+    rules_select: widgets.SelectMultiple
+    selected_dropdown: widgets.Dropdown
+    readout_html: widgets.HTML
+
+    def rows(self, figure: widgets.DOMWidget) -> list[widgets.Widget]:
+        """The widget's children, top to bottom, with the chart's figure in its place."""
+        return [
+            widgets.HBox([self.run_button, self.stop_button, self.status_html]),
+            widgets.HBox([self.progress, self.progress_html]),
+            figure,
+            widgets.HBox([self.beta_slider, self.smoothing_dropdown]),
+            widgets.HBox([self.skip_start_slider, self.skip_end_slider]),
+            widgets.HBox([self.div_checkbox, self.div_slider]),
+            widgets.HBox([self.rules_select, self.selected_dropdown]),
+            self.readout_html,
+        ]
+
+    def all(self) -> list[widgets.Widget]:
+        """Every control, in field order."""
+        return [getattr(self, item.name) for item in fields(self)]
+
+
+_CLASSES = {
+    "run_button": "lrw-run",
+    "stop_button": "lrw-stop",
+    "status_html": "lrw-status",
+    "progress": "lrw-progress",
+    "progress_html": "lrw-progress-text",
+    "beta_slider": "lrw-beta",
+    "smoothing_dropdown": "lrw-smoothing",
+    "skip_start_slider": "lrw-skip-start",
+    "skip_end_slider": "lrw-skip-end",
+    "div_checkbox": "lrw-div-enabled",
+    "div_slider": "lrw-div-threshold",
+    "rules_select": "lrw-rules",
+    "selected_dropdown": "lrw-selected",
+    "readout_html": "lrw-readout",
+}
+
+
+def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) -> Controls:
+    """Build the controls; values are set afterwards from the traits (:data:`BINDINGS`)."""
+    controls = Controls(
+        run_button=widgets.Button(description="Run", icon="play", button_style="primary"),
+        stop_button=widgets.Button(description="Stop", icon="stop", disabled=True),
+        status_html=widgets.HTML(),
+        progress=widgets.IntProgress(min=0, max=num_it, value=0),
+        progress_html=widgets.HTML(),
+        beta_slider=widgets.FloatSlider(
+            min=0.0, max=BETA_MAX, step=0.001, readout_format=".3f", description="EMA beta"
+        ),
+        smoothing_dropdown=widgets.Dropdown(
+            options=list(SMOOTHING_OPTIONS), description="smoothing"
+        ),
+        skip_start_slider=widgets.IntSlider(min=0, max=num_it, description="skip start"),
+        skip_end_slider=widgets.IntSlider(min=0, max=num_it, description="skip end"),
+        div_checkbox=widgets.Checkbox(description="cut at divergence", indent=False),
+        div_slider=widgets.FloatSlider(
+            min=DIVERGENCE_MIN,
+            max=DIVERGENCE_MAX,
+            step=0.1,
+            value=DIVERGENCE_FACTOR,
+            readout_format=".1f",
+            description="× min loss",
+        ),
+        rules_select=widgets.SelectMultiple(
+            options=list(rule_names),
+            rows=min(len(rule_names), MAX_RULE_ROWS),
+            description="show rules",
+        ),
+        selected_dropdown=widgets.Dropdown(options=[*rule_names, CUSTOM], description="use LR of"),
+        readout_html=widgets.HTML(),
+    )
+    if not has_learner:
+        controls.run_button.disabled = True
+        controls.run_button.tooltip = "No Learner: this widget shows a recorded sweep."
+    for name, css_class in _CLASSES.items():
+        getattr(controls, name).add_class(css_class)
+    return controls
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One trait and the controls that edit it.
+
+    Attributes:
+        trait: The widget trait.
+        controls: Names of the :class:`Controls` fields whose ``value`` edits it.
+        read: The trait's value from the controls.
+        show: Moves the controls to a trait value (clamped to what they can show).
+    """
+
+    trait: str
+    controls: tuple[str, ...]
+    read: Callable[[Controls], Any]
+    show: Callable[[Controls, Any], None]
+
+
+def _show_divergence(controls: Controls, threshold: float | None) -> None:
+    controls.div_checkbox.value = threshold is not None
+    if threshold is not None:
+        controls.div_slider.value = min(max(threshold, DIVERGENCE_MIN), DIVERGENCE_MAX)
+    controls.div_slider.disabled = threshold is None
+
+
+def _plain(trait: str, field_name: str, convert: Callable[[Any], Any]) -> Binding:
+    """A trait shown as it is by one control's ``value``."""
+
+    def show(controls: Controls, value: Any) -> None:
+        getattr(controls, field_name).value = value
+
+    return Binding(trait, (field_name,), lambda c: convert(getattr(c, field_name).value), show)
+
+
+def _clamped_int(field_name: str) -> Callable[[Controls, Any], None]:
+    def show(controls: Controls, value: Any) -> None:
+        control = getattr(controls, field_name)
+        control.value = min(int(value), control.max)
+
+    return show
+
+
+#: Every trait a control edits, with how the two move each other.
+BINDINGS: tuple[Binding, ...] = (
+    Binding(
+        "beta",
+        ("beta_slider",),
+        lambda c: float(c.beta_slider.value),
+        lambda c, value: setattr(c.beta_slider, "value", min(value, BETA_MAX)),
+    ),
+    _plain("smoothing", "smoothing_dropdown", str),
+    Binding(
+        "skip_start",
+        ("skip_start_slider",),
+        lambda c: int(c.skip_start_slider.value),
+        _clamped_int("skip_start_slider"),
+    ),
+    Binding(
+        "skip_end",
+        ("skip_end_slider",),
+        lambda c: int(c.skip_end_slider.value),
+        _clamped_int("skip_end_slider"),
+    ),
+    Binding(
+        "div_threshold",
+        ("div_checkbox", "div_slider"),
+        lambda c: float(c.div_slider.value) if c.div_checkbox.value else None,
+        _show_divergence,
+    ),
+    Binding(
+        "shown_rules",
+        ("rules_select",),
+        lambda c: list(c.rules_select.value),
+        lambda c, value: setattr(c.rules_select, "value", tuple(value)),
+    ),
+    _plain("selected", "selected_dropdown", str),
+)
+
+
+def close_all(root: widgets.Widget) -> None:
+    """Close ``root`` and every widget model reachable from its traits (children, marks,
+    scales, axes, layouts, styles), each once."""
+    seen: set[int] = set()
+    pending: list[Any] = [root]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list | tuple):
+            pending.extend(item)
+            continue
+        if not isinstance(item, widgets.Widget) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        for name in item.keys:
+            if name.startswith("_"):
+                continue
+            value = getattr(item, name, None)
+            if isinstance(value, widgets.Widget | list | tuple):
+                pending.append(value)
+        widgets.Widget.close(item)  # not an override: this walk already closes the tree

@@ -1,0 +1,174 @@
+"""What one redraw of the widget changes: the analysis it draws, and its frames.
+
+A frame is the list of pending widget changes one redraw makes (each one comm message, so
+its cost is known before it is sent).  :class:`Frames` composes them from plain values: the
+chart's marks from the pure view, the readout and the status from :mod:`lrwidget._readout`,
+the progress bar.  :class:`AnalysisCache` keeps the last :func:`~lrwidget.analyze` of the
+sweep shown, so the many redraws between two changes of the settings or the points cost
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrwidget import _readout
+from lrwidget._chart import (
+    STREAM_MARKS,
+    Change,
+    ChartView,
+    LossChart,
+    build_view,
+    marker_positions,
+    stream_view,
+)
+from lrwidget._controls import Controls
+from lrwidget._errors import LRWidgetValueError
+from lrwidget.analysis import Analysis, analyze, smoothed_losses
+from lrwidget.settings import Settings
+from lrwidget.sweep import Sweep
+
+
+class AnalysisCache:
+    """``analyze(sweep, settings)``, computed once per (sweep, its length, status, settings)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._value: tuple[Analysis | None, str | None] = (None, None)
+
+    def get(self, sweep: Sweep | None, settings: Settings) -> tuple[Analysis | None, str | None]:
+        """The analysis, or None and why (settings valid for ``num_it`` points may not fit
+        the points recorded so far); (None, None) with no points."""
+        if sweep is None or len(sweep) == 0:
+            return None, None
+        key = (id(sweep), len(sweep), sweep.status, settings)
+        if key == self._key:
+            return self._value
+        # The worker keeps appending while we analyse: work on a consistent copy.
+        frozen = sweep if sweep.finished else sweep.frozen()
+        analysis: Analysis | None = None
+        message: str | None = None
+        try:
+            analysis = analyze(
+                frozen,
+                beta=settings.beta,
+                smoothing=settings.smoothing,
+                skip_start=settings.skip_start,
+                skip_end=settings.skip_end,
+                div_threshold=settings.div_threshold,
+                methods=settings.methods,
+            )
+        except LRWidgetValueError as error:
+            message = str(error)
+        self._key = (id(sweep), len(frozen), *key[2:])
+        self._value = (analysis, message)
+        return self._value
+
+
+@dataclass(frozen=True)
+class Display:
+    """What the user chose to see, besides the analysis settings."""
+
+    settings: Settings
+    shown: tuple[str, ...]
+    selected: str
+    selected_lr: float | None
+    custom_lr: float | None
+
+
+class Frames:
+    """Builds the light and full frames of one widget (its chart and controls)."""
+
+    def __init__(
+        self,
+        chart: LossChart,
+        controls: Controls,
+        rule_names: tuple[str, ...],
+        schedule: tuple[float, float, int],
+    ) -> None:
+        self.chart, self.controls, self.rule_names = chart, controls, rule_names
+        self.start_lr, self.end_lr, self.num_it = schedule
+        #: The last full view drawn (light frames replace only its points and curve).
+        self.view: ChartView | None = None
+
+    def light(self, sweep: Sweep | None, settings: Settings) -> list[Change]:
+        """Only the raw points, the smoothed line and the bar: no ``analyze`` (valley alone
+        costs milliseconds at thousands of points), no readout."""
+        if sweep is None or len(sweep) == 0 or self.view is None:
+            return []
+        frozen = sweep.frozen()
+        smoothed = smoothed_losses(frozen, settings.beta, settings.smoothing)
+        view = stream_view(self.view, frozen.lrs, frozen.losses, smoothed)
+        frame = self.chart.changes(view, only=STREAM_MARKS)
+        return frame + value_change(self.controls.progress, min(len(frozen), self.num_it))
+
+    def full(
+        self,
+        sweep: Sweep | None,
+        analysis: tuple[Analysis | None, str | None],
+        display: Display,
+        facts: _readout.StatusFacts,
+        progress: str,
+        stoppable: bool,
+    ) -> list[Change]:
+        """Every mark, the readout, the progress bar and text, the status and Stop."""
+        view = self._view(sweep, analysis[0], display)
+        readout = _readout.readout_html(
+            *analysis,
+            rule_names=self.rule_names,
+            shown=display.shown,
+            selected=display.selected,
+            positions=marker_positions(view),
+            points=facts.count,
+            status=facts.status,
+            custom_lr=display.custom_lr,
+        )
+        controls = self.controls
+        frame = self.chart.changes(view)
+        frame += value_change(controls.readout_html, readout)
+        bar = {"value": min(facts.count, self.num_it), "bar_style": _readout.bar_style(facts)}
+        moved = {
+            name: value for name, value in bar.items() if getattr(controls.progress, name) != value
+        }
+        if moved:
+            frame.append((controls.progress, moved))
+        frame += value_change(controls.progress_html, progress)
+        frame += value_change(controls.status_html, _readout.status_html(facts))
+        if controls.stop_button.disabled == stoppable:
+            frame.append((controls.stop_button, {"disabled": not stoppable}))
+        return frame
+
+    def _view(self, sweep: Sweep | None, analysis: Analysis | None, display: Display) -> ChartView:
+        if analysis is not None and sweep is not None:
+            count = analysis.sweep_length
+            lrs, losses = sweep.lrs[:count], sweep.losses[:count]
+        elif sweep is not None:
+            lrs, losses = sweep.snapshot()
+        else:
+            lrs, losses = np.zeros(0), np.zeros(0)
+        settings = display.settings
+        self.view = build_view(
+            lrs=np.asarray(lrs, dtype=np.float64),
+            losses=np.asarray(losses, dtype=np.float64),
+            analysis=analysis,
+            shown=list(display.shown),
+            rule_order=self.rule_names,
+            selected_lr=display.selected_lr,
+            selected_color=_readout.selected_color(display.selected, self.rule_names),
+            custom_lr=display.custom_lr,
+            num_it=self.num_it,
+            start_lr=self.start_lr,
+            end_lr=self.end_lr,
+            skip_start=settings.skip_start if settings.skip_start is not None else 0,
+            skip_end=settings.skip_end,
+            div_threshold=settings.div_threshold,
+        )
+        return self.view
+
+
+def value_change(control: Any, value: Any) -> list[Change]:
+    """``control.value = value`` as a pending change, or nothing when it already holds it."""
+    return [] if control.value == value else [(control, {"value": value})]

@@ -1,0 +1,205 @@
+"""The widget's text: readout table, status line and progress text, as pure functions.
+
+Each function takes plain values and returns HTML or text, so what the user reads is tested
+without a widget.  The readout is a ``<table class="lrw-table" data-points=N data-status=S>``
+with one ``<tr data-rule=NAME data-lr=REPR data-x=REPR data-selected=BOOL>`` per shown rule
+(browser tests read those attributes).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lrwidget._chart import CUSTOM_COLOR, format_lr, rule_color
+from lrwidget.settings import DIVERGENCE_FACTOR
+
+if TYPE_CHECKING:
+    from lrwidget.analysis import Analysis, RuleResult
+
+CUSTOM = "custom"
+
+_STATUS_WORDS = {
+    "running": "running",
+    "done": "done",
+    "diverged": f"diverged (loss exceeded {DIVERGENCE_FACTOR:g}× its minimum)",
+    "stopped": "stopped",
+    "failed": "failed",
+}
+_BAR_STYLES = {"done": "success", "diverged": "warning", "stopped": "info", "failed": "danger"}
+
+
+def duration(seconds: float | None) -> str:
+    """``"12.3 s"`` under a minute, ``"2:05 min"`` above, ``"—"`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d} min"
+
+
+def progress_text(
+    count: int, num_it: int, last_lr: float | None, elapsed: float | None, running: bool
+) -> str:
+    """``"37 / 100 · lr 1.23e-03 · elapsed 1.2 s · remaining ~2.0 s"``."""
+    parts = [f"{count} / {num_it}"]
+    if count and last_lr is not None:
+        parts.append(f"lr {format_lr(last_lr)}")
+    if elapsed is not None:
+        parts.append(f"elapsed {duration(elapsed)}")
+        if running:
+            remaining = elapsed / count * (num_it - count) if count else None
+            parts.append(f"remaining ~{duration(remaining)}")
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """What the status line reports besides the sweep's status word."""
+
+    status: str
+    count: int = 0
+    num_it: int = 0
+    has_learner: bool = True
+    error: str | None = None
+    nan_batch: int | None = None
+    nothing_to_analyse: bool = False
+    saved_note: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def bar_style(facts: StatusFacts) -> str:
+    """The progress bar's colour: green only when there is something to read."""
+    if facts.nothing_to_analyse and facts.status != "running":
+        return "danger"
+    return _BAR_STYLES.get(facts.status, "")
+
+
+def status_html(facts: StatusFacts) -> str:
+    """The status line: the status word, what went wrong, and any notes, HTML-escaped."""
+    status = facts.status
+    if status == "ready":
+        word = "ready — press Run" if facts.has_learner else "ready"
+    elif facts.saved_note:
+        word = facts.saved_note
+    elif status == "stopped" and 0 < facts.count < facts.num_it:
+        word = f"stopped at {facts.count} / {facts.num_it}"
+    else:
+        word = _STATUS_WORDS.get(status, status)
+    text = f"<b>{html.escape(word)}</b>"
+    if status == "failed" and facts.error:
+        text += f": {html.escape(facts.error)}"
+    if facts.nothing_to_analyse and facts.nan_batch is not None and status != "running":
+        text += html.escape(f" — the loss was NaN from batch {facts.nan_batch}: nothing to analyse")
+    for note in facts.notes:
+        if note:
+            text += f" — {html.escape(note)}"
+    return f'<span data-status="{status}">{text}</span>'
+
+
+def _loss_text(name: str, result: RuleResult) -> str:
+    point = result.returned_point if name == "minimum" else None
+    point = point if point is not None else result.point
+    if point is not None and math.isfinite(point[1]):
+        return f"{point[1]:.4g}"
+    return ""
+
+
+def _rule_row(
+    name: str,
+    result: RuleResult | None,
+    color: str,
+    detail_if_none: str,
+    selected: bool,
+    x_value: float | None,
+) -> str:
+    lr = None if result is None or result.lr is None else float(result.lr)
+    if result is None:
+        detail = detail_if_none
+    elif lr is None:
+        detail = f"no suggestion: {result.reason}"
+    else:
+        detail = result.explanation
+    loss_text = _loss_text(name, result) if result is not None and lr is not None else ""
+    style = ' style="font-weight:bold;background:rgba(0,0,0,0.06)"' if selected else ""
+    return (
+        f'<tr data-rule="{html.escape(name)}" data-lr="{"" if lr is None else repr(lr)}"'
+        f' data-x="{"" if x_value is None else repr(x_value)}"'
+        f' data-selected="{str(selected).lower()}"{style}>'
+        f'<td><span style="color:{color}">●</span> {html.escape(name)}</td>'
+        f"<td>{'—' if lr is None else format_lr(lr)}</td>"
+        f"<td>{loss_text}</td><td>{html.escape(detail)}</td></tr>"
+    )
+
+
+def readout_html(
+    analysis: Analysis | None,
+    message: str | None,
+    *,
+    rule_names: Sequence[str],
+    shown: Sequence[str],
+    selected: str,
+    positions: Mapping[str, float],
+    points: int,
+    status: str,
+    custom_lr: float | None,
+) -> str:
+    """The readout table: one row per shown rule (LR, smoothed loss there, what it does)."""
+    rows = ["<tr><th>rule</th><th>LR</th><th>smoothed loss there</th><th>what it does</th></tr>"]
+    empty = message or ("no points yet — press Run" if points == 0 else "")
+    for name in rule_names:
+        if name not in shown:
+            continue
+        result = analysis.rules.get(name) if analysis is not None else None
+        color = rule_color(name, rule_names)
+        rows.append(_rule_row(name, result, color, empty, name == selected, positions.get(name)))
+    table = (
+        f'<table class="lrw-table" data-points="{points}" data-status="{status}" '
+        'style="border-collapse:collapse">' + "".join(rows) + "</table>"
+    )
+    if custom_lr is not None:
+        mark = " (selected)" if selected == CUSTOM else ""
+        table += (
+            f'<div class="lrw-custom" data-lr="{custom_lr!r}">custom pick: '
+            f"{format_lr(custom_lr)}{mark}</div>"
+        )
+    return table
+
+
+def busy_message(done: int, num_it: int, own: bool) -> str:
+    """Why Run is refused while a sweep holds the Learner, and what to do about it."""
+    whose = "this widget's" if own else "another widget's"
+    return (
+        f"Run refused: {whose} sweep is running on this Learner ({done} / {num_it}). Press "
+        "Stop (widget.stop()) to stop it, or wait for it (widget.wait()); then Run again."
+    )
+
+
+def no_lr_message(selected: str, reason: str) -> str:
+    """Why ``apply()`` has no learning rate to set, and what to do about it."""
+    if selected == CUSTOM:
+        return (
+            "selected='custom' but no LR was picked; click the chart to pick one, set "
+            "widget.custom_lr, or select a rule."
+        )
+    return (
+        f"selected rule {selected!r} gave no learning rate ({reason}). Select "
+        "another rule, change the cut-offs, or click the chart to pick one."
+    )
+
+
+def first_nan_batch(losses: Any) -> int | None:
+    """The 1-based batch whose raw loss was NaN first, or None."""
+    nans = np.flatnonzero(np.isnan(np.asarray(losses, dtype=np.float64)))
+    return int(nans[0]) + 1 if len(nans) else None
+
+
+def selected_color(selected: str, rule_names: Sequence[str]) -> str:
+    """The colour of the selected rule's highlight (grey for a custom pick)."""
+    return CUSTOM_COLOR if selected == CUSTOM else rule_color(selected, rule_names)

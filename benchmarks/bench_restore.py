@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import verdict
 from learners import digits_learner
 
-from lrwidget._fastai import _Snapshot
+from lrwidget._snapshot import snapshot
 
 
 def wide_mlp_learner(path: Path) -> Learner:
@@ -75,7 +75,7 @@ def main() -> None:
             parameters = sum(p.numel() for p in learn.model.parameters())
 
             def ours(learn: Learner = learn) -> None:
-                _Snapshot(learn).restore()
+                snapshot(learn)()
 
             def fastai(learn: Learner = learn) -> None:
                 learn.save("bench/_tmp", with_opt=True)

@@ -3,12 +3,9 @@
 :func:`run_sweep` reproduces fastai's ``Learner.lr_find`` batch for batch — the same
 exponential schedule, the same ``n_epoch``, the same divergence rule, validation cancelled —
 but writes nothing to disk and records the raw loss of every batch as well as fastai's
-smoothed one.  Whatever way the sweep ends (finished, diverged, stopped, interrupted, an
-exception in the model, the loss or a callback), everything the user owns is put back
-exactly as it was, from an in-memory snapshot: weights and buffers, gradients, the
-optimizer (or its absence), ``learn.lr``, the recorder's history, the callbacks, the
-train/eval mode of every module, the attributes ``fit`` sets, the DataLoaders' shuffling
-state and the global random number generators.
+smoothed one.  However the sweep ends (finished, diverged, stopped, interrupted, an exception
+in the model, the loss or a callback), everything the user owns is put back exactly as it
+was, from the in-memory snapshot of :mod:`lrwidget._snapshot`.
 
 This module imports fastai and torch; the numpy core of lrwidget never imports it (the
 widget imports it when a sweep starts).
@@ -17,24 +14,21 @@ widget imports it when a sweep starts).
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import sched_exp
-from fastai.learner import Learner, Metric, Recorder
+from fastai.learner import Learner, Recorder
 from fastcore.foundation import L
 
 from lrwidget._checks import check_schedule, check_stop_div
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
+from lrwidget._snapshot import snapshot
 from lrwidget.sweep import Status, Sweep
 
 __all__ = ["GUARDED_METHODS", "SweepRunningError", "check_arguments", "run_sweep"]
@@ -132,22 +126,26 @@ def run_sweep(
         sweep = Sweep(count, start, end, stop_div=bool(stop_div))
     else:
         _check_sweep(sweep, count, start, end, bool(stop_div))
+    state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop)
+    return _run_and_restore(learn, state, train_length)
 
+
+def _run_and_restore(learn: Learner, state: _SweepState, train_length: int) -> Sweep:
+    """Claim ``learn``, snapshot it, run the sweep; restore and release it however it ends."""
     _claim(learn)
     try:
-        snapshot = _Snapshot(learn)
+        restore = snapshot(learn)
     except BaseException:
         _release(learn)
         raise
+    sweep = state.sweep
     ending: Status = "failed"
     error: str | None = None
     try:
         fit = learn.fit
         _install_guards(learn, threading.get_ident())
         try:
-            state = _run(
-                learn, fit, sweep, start, end, count, bool(stop_div), train_length, on_batch, stop
-            )
+            _run(learn, fit, state, train_length)
         except KeyboardInterrupt as exc:
             ending = "stopped"
             _attach(exc, sweep)
@@ -165,10 +163,10 @@ def run_sweep(
             ending = state.ending
         else:
             # The fit ended without our rule: another callback cancelled it.
-            ending = "done" if len(sweep) >= count else "stopped"
+            ending = "done" if len(sweep) >= state.num_it else "stopped"
     finally:
         try:
-            snapshot.restore()
+            restore()  # this also removes the guards installed on the instance
         finally:
             _release(learn)
             sweep.error = error
@@ -194,7 +192,6 @@ class _SweepState:
     best_loss: Any = math.inf
     ending: Status | None = None
     callback_error: BaseException | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def stop_requested(self) -> bool:
         return self.stop is not None and bool(self.stop.is_set())
@@ -282,27 +279,15 @@ class _SweepScheduler(Callback):
         raise CancelValidException()
 
 
-def _run(
-    learn: Learner,
-    fit: Callable[..., Any],
-    sweep: Sweep,
-    start_lr: float,
-    end_lr: float,
-    num_it: int,
-    stop_div: bool,
-    train_length: int,
-    on_batch: Callable[[Sweep], object] | None,
-    stop: StopSignal | None,
-) -> _SweepState:
-    state = _SweepState(sweep, start_lr, end_lr, num_it, stop_div, on_batch, stop)
+def _run(learn: Learner, fit: Callable[..., Any], state: _SweepState, train_length: int) -> None:
+    """The sweep's fit: fastai's ``n_epoch``, the two callbacks, no progress bar, no logging."""
     # The progress bar writes to the output of whatever cell is current — the wrong one from a
     # background thread.  Swap in a list without it (the user's list is never mutated) and
     # silence the logger, as lr_find does.
     learn.cbs = L(cb for cb in learn.cbs if not isinstance(cb, ProgressCallback))
-    n_epoch = num_it // train_length + 1
+    n_epoch = state.num_it // train_length + 1
     with learn.no_logging():
         fit(n_epoch, cbs=[_SweepRecorder(state), _SweepScheduler(state)])
-    return state
 
 
 # --- refusing concurrent use -----------------------------------------------------------
@@ -350,269 +335,6 @@ def _guard(
     guarded.__name__ = method_name
     guarded.__doc__ = getattr(original, "__doc__", None)
     return guarded
-
-
-# --- the in-memory snapshot ------------------------------------------------------------
-
-_MISSING = object()
-_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), torch.dtype, torch.device)
-
-
-class _ObjectDict:
-    """A shallow copy of ``obj.__dict__``, put back attribute by attribute (added ones are
-    deleted, rebound ones rebound).  Writes the dict directly: no ``__setattr__`` runs."""
-
-    __slots__ = ("attributes", "target")
-
-    def __init__(self, target: Any) -> None:
-        self.target = target.__dict__
-        self.attributes = dict(self.target)
-
-    def restore(self) -> None:
-        current, saved = self.target, self.attributes
-        for key in [key for key in current if key not in saved]:
-            del current[key]
-        for key, value in saved.items():
-            if current.get(key, _MISSING) is not value:
-                current[key] = value
-
-
-def _copy_into(target: torch.Tensor, saved: torch.Tensor) -> None:
-    if (
-        target.shape == saved.shape
-        and target.dtype == saved.dtype
-        and (target.device == saved.device)
-    ):
-        target.copy_(saved)
-    else:  # moved or reshaped during the sweep: take the saved storage back
-        target.data = saved
-
-
-def _keep(value: Any) -> Callable[[], Any]:
-    return lambda: value
-
-
-def _capture(value: Any, clones: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], Any]:
-    """Record ``value`` (a tensor or a nest of dicts/lists of them) so that calling the
-    returned function puts the same objects back with the same contents."""
-    if isinstance(value, torch.Tensor):
-        if id(value) not in clones:
-            clones[id(value)] = (value, value.detach().clone())
-        return lambda: value
-    if isinstance(value, _IMMUTABLE):
-        return lambda: value
-    if isinstance(value, dict):
-        mapping = value
-        # a param group's "params" is the list of the model's own parameters: keep it as is
-        items = [
-            (key, _keep(item) if key == "params" else _capture(item, clones))
-            for key, item in mapping.items()
-        ]
-
-        def restore_dict() -> Any:
-            mapping.clear()
-            mapping.update((key, restore_item()) for key, restore_item in items)
-            return mapping
-
-        return restore_dict
-    if isinstance(value, list):
-        sequence = value
-        elements = [_capture(item, clones) for item in sequence]
-
-        def restore_list() -> Any:
-            sequence[:] = [restore_item() for restore_item in elements]
-            return sequence
-
-        return restore_list
-    if isinstance(value, L):
-        wrapper, restore_items = value, _capture(value.items, clones)
-
-        def restore_l() -> Any:
-            wrapper.items = restore_items()
-            return wrapper
-
-        return restore_l
-    if type(value) is tuple:
-        parts = [_capture(item, clones) for item in value]
-        return lambda: tuple(restore_part() for restore_part in parts)
-    try:
-        saved = copy.deepcopy(value)
-    except Exception:  # not copyable: keep the object itself
-        return lambda: value
-    return lambda: copy.deepcopy(saved)
-
-
-class _TensorTree:
-    """Snapshot of named containers of tensors (optimizer state, hyper-parameters)."""
-
-    def __init__(self, values: list[Any]) -> None:
-        self.clones: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.restorers = [_capture(value, self.clones) for value in values]
-
-    def restore(self) -> None:
-        for restore in self.restorers:
-            restore()
-        for original, clone in self.clones.values():
-            _copy_into(original, clone)
-
-
-class _ModelSnapshot:
-    """Parameters, buffers, gradients, ``requires_grad`` and every module's attributes
-    (``training`` included), restored in place so that the optimizer's references stay valid."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.modules: list[tuple[_ObjectDict, _MappingCopy, _MappingCopy, _MappingCopy]] = []
-        self.tensors: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.parameters: dict[
-            int, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, bool]
-        ] = {}
-        for module in model.modules():
-            self.modules.append(
-                (
-                    _ObjectDict(module),
-                    _MappingCopy(module._parameters),
-                    _MappingCopy(module._buffers),
-                    _MappingCopy(module._modules),
-                )
-            )
-            for tensor in (*module._parameters.values(), *module._buffers.values()):
-                if tensor is not None and id(tensor) not in self.tensors:
-                    self.tensors[id(tensor)] = (tensor, tensor.detach().clone())
-            for parameter in module._parameters.values():
-                if parameter is not None and id(parameter) not in self.parameters:
-                    grad = parameter.grad
-                    self.parameters[id(parameter)] = (
-                        parameter,
-                        grad,
-                        None if grad is None else grad.detach().clone(),
-                        parameter.requires_grad,
-                    )
-
-    def restore(self) -> None:
-        for attributes, parameters, buffers, children in self.modules:
-            attributes.restore()
-            parameters.restore()
-            buffers.restore()
-            children.restore()
-        with torch.no_grad():
-            for original, clone in self.tensors.values():
-                _copy_into(original, clone)
-            for parameter, grad, grad_clone, requires_grad in self.parameters.values():
-                if grad is None or grad_clone is None:
-                    parameter.grad = None
-                else:
-                    if parameter.grad is not grad:
-                        parameter.grad = grad
-                    _copy_into(grad, grad_clone)
-                if parameter.requires_grad != requires_grad and parameter.is_leaf:
-                    parameter.requires_grad_(requires_grad)
-
-
-class _MappingCopy:
-    """A shallow copy of a dict, put back in place (same dict object)."""
-
-    __slots__ = ("items", "target")
-
-    def __init__(self, target: dict[Any, Any]) -> None:
-        self.target = target
-        self.items = dict(target)
-
-    def restore(self) -> None:
-        self.target.clear()
-        self.target.update(self.items)
-
-
-class _OptimizerSnapshot:
-    """A fastai ``Optimizer`` or ``OptimWrapper``: attributes, per-parameter state, hypers
-    (for a wrapper, the torch optimizer's state and param_groups), contents restored in place."""
-
-    def __init__(self, optimizer: Any) -> None:
-        self.attributes = [_ObjectDict(optimizer)]
-        containers: list[Any] = [optimizer.__dict__.get("state"), optimizer.__dict__.get("hypers")]
-        inner = optimizer.__dict__.get("opt")
-        if isinstance(inner, torch.optim.Optimizer):
-            self.attributes.append(_ObjectDict(inner))
-            containers += [inner.state, inner.param_groups]
-        self.tree = _TensorTree([item for item in containers if item is not None])
-
-    def restore(self) -> None:
-        for attributes in self.attributes:
-            attributes.restore()
-        self.tree.restore()
-
-
-class _RandomState:
-    """Global generators: Python's ``random``, numpy's legacy one, torch CPU and CUDA."""
-
-    def __init__(self) -> None:
-        self.python = random.getstate()
-        self.numpy = np.random.get_state()
-        self.torch = torch.get_rng_state()
-        self.cuda = (
-            torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available() and torch.cuda.is_initialized()
-            else None
-        )
-
-    def restore(self) -> None:
-        random.setstate(self.python)
-        np.random.set_state(self.numpy)
-        torch.set_rng_state(self.torch)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state_all(self.cuda)
-
-
-class _Snapshot:
-    """Everything of the user's that a sweep touches, held in memory."""
-
-    def __init__(self, learn: Learner) -> None:
-        self.learner = _ObjectDict(learn)
-        objects: list[Any] = []
-        for callback in learn.cbs:
-            objects.append(callback)
-            objects += [value for value in vars(callback).values() if isinstance(value, Metric)]
-        objects += [
-            metric for metric in getattr(learn, "metrics", ()) if hasattr(metric, "__dict__")
-        ]
-        loaders = list(getattr(learn.dls, "loaders", ()))
-        objects += loaders
-        self.objects = [_ObjectDict(item) for item in objects if hasattr(item, "__dict__")]
-        self.callback_list = _MappingList(learn.cbs)
-        self.loader_generators = [
-            (loader.rng, loader.rng.getstate())
-            for loader in loaders
-            if isinstance(getattr(loader, "rng", None), random.Random)
-        ]
-        self.model = _ModelSnapshot(learn.model)
-        self.optimizer = None if learn.opt is None else _OptimizerSnapshot(learn.opt)
-        self.random = _RandomState()
-
-    def restore(self) -> None:
-        self.model.restore()
-        if self.optimizer is not None:
-            self.optimizer.restore()
-        for item in self.objects:
-            item.restore()
-        self.callback_list.restore()
-        for generator, generator_state in self.loader_generators:
-            generator.setstate(generator_state)
-        self.random.restore()
-        self.learner.restore()  # last: this also removes the guards
-
-
-class _MappingList:
-    """The user's callback list (an ``L``), its items put back in place if changed."""
-
-    def __init__(self, callbacks: Any) -> None:
-        self.target = callbacks
-        self.items = list(callbacks)
-
-    def restore(self) -> None:
-        current = self.target.items
-        if len(current) != len(self.items) or any(
-            a is not b for a, b in zip(current, self.items, strict=True)
-        ):
-            current[:] = self.items
 
 
 # --- validation at the boundary -------------------------------------------------------

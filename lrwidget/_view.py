@@ -1,0 +1,446 @@
+"""What the learning-rate chart shows, as plain arrays: pure numpy, no widget.
+
+:func:`build_view` turns the raw sweep, its :class:`~lrwidget.analysis.Analysis` and the
+widget's settings into a :class:`ChartView` (one group of arrays per mark of
+:class:`lrwidget._chart.LossChart`), one small builder per layer; :func:`stream_view` swaps in
+only the streamed points.  Also here: the colours, label placement, the loss range, and the LR
+of each index boundary (:func:`boundary_lrs`).  Imports no bqplot, ipywidgets, traitlets, torch
+or fastai.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from lrwidget.analysis import Analysis, RuleResult
+
+RULE_COLORS: dict[str, str] = {
+    "minimum": "#d62728",
+    "steep": "#ff7f0e",
+    "valley": "#2ca02c",
+    "slide": "#9467bd",
+}
+_EXTRA_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+# Every colour below must read on JupyterLab's light and dark backgrounds alike (bqplot
+# follows the theme; mark colours do not): mid-bright hues, no near-black or near-white.
+CUSTOM_COLOR = "#708090"
+SPAN_COLORS: dict[str, str] = {
+    "skip start": "#8c8c8c",
+    "skip end": "#8c8c8c",
+    "diverged": "#d62728",
+    "NaN": "#9467bd",
+}
+#: Spans named by the skip handles themselves; a span label would repeat the name.
+_HANDLE_NAMED_SPANS = frozenset({"skip start", "skip end"})
+SPAN_LABEL_COLOR = "#8c8c8c"
+HANDLE_COLOR = "#8c8c8c"
+RAW_COLOR = "#8dbbe6"
+SMOOTHED_COLOR = "#2f83d4"
+#: Height of the skip handles, as a fraction of the plot (unit y scale).
+HANDLE_Y = 0.03
+_PICK_Y = 0.5
+_LABEL_TOP = 0.965
+_LABEL_STEP = 0.055
+# A label whose line lies beyond this fraction of the (log) axis is drawn left of the line.
+_LABEL_FLIP_FRACTION = 0.75
+# Half the height of a label row, in axis fractions: the data stays below the lowest row.
+_LABEL_CLEARANCE = 0.04
+_SPAN_LABEL_Y = 0.12
+_RANGE_PAD_BOTTOM = 0.1
+_RANGE_PAD_TOP = 0.05
+# How far above the descent the rise after the minimum may stretch the range, as a share of
+# the descent's height.
+_RISE_SHARE = 0.3
+#: The lowest-loss caption sits below and right of the true minimum (pixels), where the curve
+#: (rising on both sides of its minimum) leaves room; flipped to below-left near the right edge.
+CAPTION_OFFSET = (8, 16)
+# The caption is about 170 px wide: a fifth of a typical notebook-wide plot.
+_CAPTION_FLIP_FRACTION = 0.8
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+#: Some of :class:`ChartView`'s fields, by name, as one layer builder computes them.
+_Fields = dict[str, Any]
+
+#: The marks a light streamed update redraws: the measured points and the smoothed line.
+STREAM_MARKS: frozenset[str] = frozenset({"raw", "smoothed"})
+
+
+def rule_color(name: str, order: Sequence[str]) -> str:
+    """The colour of a rule: fixed for fastai's four, cycled for custom rules."""
+    if name in RULE_COLORS:
+        return RULE_COLORS[name]
+    extras = [other for other in order if other not in RULE_COLORS]
+    index = extras.index(name) if name in extras else 0
+    return _EXTRA_COLORS[index % len(_EXTRA_COLORS)]
+
+
+def format_lr(lr: float) -> str:
+    """An LR with 3 significant digits, as the chart and the readout show it: ``1.23e-03``."""
+    return f"{lr:.2e}"
+
+
+def minimum_caption(lowest_lr: float, lowest_loss: float) -> str:
+    """The caption under the minimum's link, drawn at the lowest smoothed loss.
+
+    ``lowest_loss`` is not shown yet: the text names the LR of the lowest loss.
+    """
+    return f"lowest loss {format_lr(lowest_lr)} (← ÷10)"
+
+
+class _ShownRule(NamedTuple):
+    """A rule that is shown and answered, with its LR (never None) and its colour."""
+
+    name: str
+    lr: float
+    result: RuleResult
+    color: str
+
+
+def _empty() -> FloatArray:
+    return np.zeros(0, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """Everything the chart shows, as plain arrays; a pure function of (sweep, settings).
+
+    Two-dimensional arrays hold one row per path of a multi-path ``Lines`` mark.
+    """
+
+    raw_x: FloatArray = field(default_factory=_empty)
+    raw_y: FloatArray = field(default_factory=_empty)
+    smoothed_x: FloatArray = field(default_factory=_empty)
+    smoothed_y: FloatArray = field(default_factory=_empty)
+    shading_x: FloatArray = field(default_factory=_empty)
+    shading_y: FloatArray = field(default_factory=_empty)
+    shading_colors: tuple[str, ...] = ()
+    span_label_x: FloatArray = field(default_factory=_empty)
+    span_label_y: FloatArray = field(default_factory=_empty)
+    span_label_text: tuple[str, ...] = ()
+    marker_names: tuple[str, ...] = ()
+    marker_x: FloatArray = field(default_factory=_empty)
+    marker_y: FloatArray = field(default_factory=_empty)
+    marker_colors: tuple[str, ...] = ()
+    label_x: FloatArray = field(default_factory=_empty)
+    label_y: FloatArray = field(default_factory=_empty)
+    label_text: tuple[str, ...] = ()
+    label_colors: tuple[str, ...] = ()
+    label_left_x: FloatArray = field(default_factory=_empty)
+    label_left_y: FloatArray = field(default_factory=_empty)
+    label_left_text: tuple[str, ...] = ()
+    label_left_colors: tuple[str, ...] = ()
+    minimum_label_x: FloatArray = field(default_factory=_empty)
+    minimum_label_y: FloatArray = field(default_factory=_empty)
+    minimum_label_text: tuple[str, ...] = ()
+    minimum_label_align: str = "start"
+    minimum_label_x_offset: int = CAPTION_OFFSET[0]
+    point_x: FloatArray = field(default_factory=_empty)
+    point_y: FloatArray = field(default_factory=_empty)
+    point_colors: tuple[str, ...] = ()
+    link_x: FloatArray = field(default_factory=_empty)
+    link_y: FloatArray = field(default_factory=_empty)
+    highlight_x: FloatArray = field(default_factory=_empty)
+    highlight_y: FloatArray = field(default_factory=_empty)
+    highlight_color: str = CUSTOM_COLOR
+    handle_x: FloatArray = field(default_factory=_empty)
+    handle_y: FloatArray = field(default_factory=_empty)
+    divergence_x: FloatArray = field(default_factory=_empty)
+    divergence_y: FloatArray = field(default_factory=_empty)
+    divergence_handle_x: FloatArray = field(default_factory=_empty)
+    divergence_handle_y: FloatArray = field(default_factory=_empty)
+    pick_x: FloatArray = field(default_factory=_empty)
+    pick_y: FloatArray = field(default_factory=_empty)
+    loss_range: tuple[float, float] | None = None
+
+
+def stream_view(
+    view: ChartView, lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray
+) -> ChartView:
+    """``view`` with only the raw points and the smoothed line replaced (fresh arrays).
+
+    A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
+    (the last full redraw) is not sent again.
+    """
+    return dataclasses.replace(view, **_xy("raw", lrs, losses), **_xy("smoothed", lrs, smoothed))
+
+
+def boundary_lrs(lrs: np.ndarray, count: int, start_lr: float, end_lr: float) -> FloatArray:
+    """The LR drawn for each index boundary 0..count (the edge between point i-1 and point i).
+
+    Between two recorded points: their geometric mean.  Outside the recorded points (or with
+    none): the exponential schedule at i - 1/2, clipped to [start_lr, end_lr].  ``count`` is
+    the number of points (``len(lrs)``) or, with no points, the number requested.
+    """
+    indices = np.arange(count + 1, dtype=np.float64)
+    recorded = len(lrs)
+    schedule = start_lr * (end_lr / start_lr) ** ((indices - 0.5) / max(count, 1))
+    result = np.clip(schedule, start_lr, end_lr)
+    if recorded >= 2:
+        inner = np.sqrt(lrs[:-1] * lrs[1:])
+        last = min(recorded, count + 1)
+        result[1:last] = inner[: last - 1]
+    if recorded >= 1:
+        result[0] = min(start_lr, float(lrs[0]))
+        if recorded <= count:
+            result[recorded] = end_lr if recorded == count else result[recorded]
+    return np.asarray(result, dtype=np.float64)
+
+
+def nearest_boundary(lr: float, boundaries: np.ndarray) -> int:
+    """The index boundary whose LR is nearest to ``lr`` in log space."""
+    if not math.isfinite(lr) or lr <= 0 or len(boundaries) == 0:
+        return 0
+    distances = np.abs(np.log(boundaries) - math.log(lr))
+    return int(np.argmin(distances))
+
+
+def divergence_reference(analysis: Analysis) -> float | None:
+    """The loss the divergence threshold multiplies: the lowest finite smoothed loss before
+    the cut (the running minimum at the point of divergence)."""
+    smoothed = np.asarray(analysis.smoothed, dtype=np.float64)
+    end = analysis.divergence_index if analysis.divergence_index is not None else len(smoothed)
+    head = smoothed[:end]
+    finite = head[np.isfinite(head)]
+    return float(finite.min()) if len(finite) else None
+
+
+def marker_positions(view: ChartView) -> Mapping[str, float]:
+    """Rule name -> x of its vertical marker, as drawn."""
+    return {name: float(view.marker_x[row, 0]) for row, name in enumerate(view.marker_names)}
+
+
+def build_view(
+    *,
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    analysis: Analysis | None,
+    shown: Sequence[str],
+    rule_order: Sequence[str],
+    selected_lr: float | None,
+    selected_color: str,
+    custom_lr: float | None,
+    num_it: int,
+    start_lr: float,
+    end_lr: float,
+    skip_start: int,
+    skip_end: int,
+    div_threshold: float | None,
+) -> ChartView:
+    """Compute every array the chart shows.  Pure: no widget is touched.
+
+    ``lrs``/``losses`` are the raw record; ``analysis`` the result of ``analyze`` on it (None
+    while there is nothing to analyse); ``shown`` the rules to draw.
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    losses = np.asarray(losses, dtype=np.float64)
+    count = len(lrs)
+    # Until the first point arrives, index space covers the points requested.
+    extent = count if count else num_it
+    boundaries = boundary_lrs(lrs, extent, start_lr, end_lr)
+    view = _xy("raw", lrs, losses)
+    view |= _skip_handles(boundaries, skip_start, extent - skip_end)
+    view |= _pick(custom_lr) | _highlight(selected_lr, selected_color)
+    if analysis is None:
+        return ChartView(**view)
+    smoothed = np.asarray(analysis.smoothed, dtype=np.float64)[:count]
+    view |= _xy("smoothed", lrs, smoothed)
+    view |= _spans(analysis.excluded_spans, boundaries, count, end_lr)
+    rules = [
+        _ShownRule(name, float(result.lr), result, rule_color(name, rule_order))
+        for name, result in analysis.rules.items()
+        if name in shown and result.lr is not None
+    ]
+    view |= _rule_markers(rules) | _rule_points(rules) | _rule_labels(rules, start_lr, end_lr)
+    view |= _minimum_link(rules, start_lr, end_lr)
+    reference = divergence_reference(analysis)
+    level = None if div_threshold is None or reference is None else div_threshold * reference
+    view |= _divergence(level, lrs, start_lr, end_lr)
+    view["loss_range"] = _loss_range(losses, smoothed, analysis.window, len(rules), level)
+    return ChartView(**view)
+
+
+def _xy(mark: str, x: ArrayLike, y: ArrayLike) -> _Fields:
+    """``{mark}_x`` and ``{mark}_y`` as fresh float64 arrays."""
+    return {f"{mark}_x": np.array(x, dtype=np.float64), f"{mark}_y": np.array(y, dtype=np.float64)}
+
+
+def _boundary(boundaries: FloatArray, index: int) -> float:
+    """The LR of index boundary ``index``, clamped to the boundaries there are."""
+    return float(boundaries[min(max(index, 0), len(boundaries) - 1)])
+
+
+def _skip_handles(boundaries: FloatArray, first: int, stop: int) -> _Fields:
+    """The skip-start and skip-end handles at the cut-offs (in index space, so they show
+    before the first point arrives)."""
+    x = [_boundary(boundaries, first), _boundary(boundaries, stop)]
+    return _xy("handle", x, [HANDLE_Y, HANDLE_Y])
+
+
+def _pick(custom_lr: float | None) -> _Fields:
+    """The user's own LR, where they clicked."""
+    return {} if custom_lr is None else _xy("pick", [custom_lr], [_PICK_Y])
+
+
+def _highlight(selected_lr: float | None, selected_color: str) -> _Fields:
+    """A full-height band at the selected LR, in the selected rule's colour."""
+    if selected_lr is None or not math.isfinite(selected_lr):
+        return {}
+    band = _xy("highlight", [selected_lr, selected_lr], [0.0, 1.0])
+    return band | {"highlight_color": selected_color}
+
+
+def _spans(
+    spans: Sequence[tuple[int, int, str]], boundaries: FloatArray, count: int, end_lr: float
+) -> _Fields:
+    """One closed full-height rectangle per excluded span, and a label for the unnamed ones."""
+    # A span running to the end of the record runs to the end of the axis.
+    edges = [
+        (_boundary(boundaries, first), _boundary(boundaries, stop) if stop < count else end_lr)
+        for first, stop, _ in spans
+        if stop > first
+    ]
+    if not edges:
+        return {}
+    labels = [label for first, stop, label in spans if stop > first]
+    rectangles_x = [[left, right, right, left, left] for left, right in edges]
+    view = _xy("shading", rectangles_x, [[0.0, 0.0, 1.0, 1.0, 0.0]] * len(edges))
+    view["shading_colors"] = tuple(SPAN_COLORS.get(label, "#8c8c8c") for label in labels)
+    centres = [math.sqrt(left * right) for left, right in edges]
+    named = [
+        (x, label)
+        for x, label in zip(centres, labels, strict=True)
+        if label not in _HANDLE_NAMED_SPANS
+    ]
+    if named:
+        view |= _xy("span_label", [x for x, _ in named], [_SPAN_LABEL_Y] * len(named))
+        view["span_label_text"] = tuple(label for _, label in named)
+    return view
+
+
+def _rule_markers(rules: Sequence[_ShownRule]) -> _Fields:
+    """A full-height vertical line per rule, at exactly the LR the rule returns."""
+    if not rules:
+        return {}
+    return _xy("marker", [[rule.lr, rule.lr] for rule in rules], [[0.0, 1.0]] * len(rules)) | {
+        "marker_names": tuple(rule.name for rule in rules),
+        "marker_colors": tuple(rule.color for rule in rules),
+    }
+
+
+def _rule_points(rules: Sequence[_ShownRule]) -> _Fields:
+    """The point fastai plots for each rule; for ``minimum`` also the LR ÷ 10 it returns."""
+    points: list[tuple[float, float, str]] = []
+    for rule in rules:
+        drawn = [rule.result.point]
+        if rule.name == "minimum" and rule.result.point is not None:
+            drawn.append(rule.result.returned_point)
+        points += [(point[0], point[1], rule.color) for point in drawn if point is not None]
+    if not points:
+        return {}
+    x, y, colors = zip(*points, strict=True)
+    return _xy("point", x, y) | {"point_colors": colors}
+
+
+def _rule_labels(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -> _Fields:
+    """``"valley 1.23e-03"`` per rule, one row each from the top; right of its line, or left
+    of it (``label_left_*``) in the right quarter of the axis so the text stays in the plot."""
+    sides: dict[str, list[tuple[float, float, str, str]]] = {"label": [], "label_left": []}
+    for row, rule in enumerate(rules):
+        flipped = _axis_fraction(rule.lr, start_lr, end_lr) > _LABEL_FLIP_FRACTION
+        text = f"{rule.name} {format_lr(rule.lr)}"
+        height = _LABEL_TOP - _LABEL_STEP * row
+        sides["label_left" if flipped else "label"].append((rule.lr, height, text, rule.color))
+    view: _Fields = {}
+    for mark, labels in sides.items():
+        if labels:
+            x, y, texts, colors = zip(*labels, strict=True)
+            view |= _xy(mark, x, y) | {f"{mark}_text": texts, f"{mark}_colors": colors}
+    return view
+
+
+def _minimum_link(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -> _Fields:
+    """The minimum's connector and caption.
+
+    The exact confusion users hit: the lowest loss is a decade right of the number ``minimum``
+    returns.  A level connector from the true minimum (right) to its LR ÷ 10 (left) says so.
+    """
+    for rule in rules:
+        lowest, returned = rule.result.point, rule.result.returned_point
+        if rule.name != "minimum" or lowest is None or returned is None:
+            continue
+        lowest_lr, lowest_loss = float(lowest[0]), float(lowest[1])
+        near_right = _axis_fraction(lowest_lr, start_lr, end_lr) > _CAPTION_FLIP_FRACTION
+        caption = {
+            "minimum_label_text": (minimum_caption(lowest_lr, lowest_loss),),
+            "minimum_label_align": "end" if near_right else "start",
+            "minimum_label_x_offset": -CAPTION_OFFSET[0] if near_right else CAPTION_OFFSET[0],
+        }
+        link = _xy("link", [lowest_lr, returned[0]], [lowest_loss, lowest_loss])
+        return link | _xy("minimum_label", [lowest_lr], [lowest_loss]) | caption
+    return {}
+
+
+def _divergence(level: float | None, lrs: FloatArray, start_lr: float, end_lr: float) -> _Fields:
+    """The threshold line across the axis, with its drag handle over the last point."""
+    if level is None:
+        return {}
+    handle_lr = float(lrs[-1]) if len(lrs) else end_lr
+    view = _xy("divergence", [start_lr, end_lr], [level, level])
+    return view | _xy("divergence_handle", [handle_lr], [level])
+
+
+def _axis_fraction(lr: float, start_lr: float, end_lr: float) -> float:
+    """Where ``lr`` lies along the log axis: 0 at ``start_lr``, 1 at ``end_lr``."""
+    if not math.isfinite(lr) or lr <= 0 or end_lr <= start_lr:
+        return 0.0
+    return math.log(lr / start_lr) / math.log(end_lr / start_lr)
+
+
+def _loss_range(
+    losses: np.ndarray,
+    smoothed: np.ndarray,
+    window: tuple[int, int],
+    label_rows: int,
+    divergence_level: float | None,
+) -> tuple[float, float] | None:
+    """The y range: every finite raw and smoothed loss of the analysed window, padded.
+
+    The descent (window start to the lowest smoothed loss) is always shown in full, raw dots
+    included.  What rises after the minimum may add at most 0.3 of the descent's height,
+    so a divergence blow-up inside the window cannot flatten the part users read.  Points
+    outside the window may fall off the chart.  Room is left above the data for ``label_rows``
+    rows of rule labels.  The divergence threshold line (and its drag handle) is included when
+    it lies within that cap.
+    """
+    first, stop = window
+    raw = np.asarray(losses[first:stop], dtype=np.float64)
+    smooth = np.asarray(smoothed[first:stop], dtype=np.float64)
+    finite = np.concatenate([raw[np.isfinite(raw)], smooth[np.isfinite(smooth)]])
+    if len(finite) == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    if np.isfinite(smooth).any():
+        turn = int(np.argmin(np.where(np.isfinite(smooth), smooth, np.inf))) + 1
+        descent = np.concatenate([raw[:turn], smooth[:turn]])
+        descent = descent[np.isfinite(descent)]
+        descent_high = float(descent.max())
+        if descent_high > low:
+            cap = descent_high + _RISE_SHARE * (descent_high - low)
+            high = min(high, cap)
+            if divergence_level is not None and high < divergence_level <= cap:
+                high = divergence_level
+    span = high - low if high > low else max(abs(high) * 0.05, 1e-6)
+    bottom = low - span * _RANGE_PAD_BOTTOM
+    data_height = span * (1.0 + _RANGE_PAD_BOTTOM + _RANGE_PAD_TOP)
+    # Keep the data below the label rows: the lowest row's centre, less half a row.
+    data_top = _LABEL_TOP - _LABEL_STEP * max(label_rows - 1, 0) - _LABEL_CLEARANCE
+    top = bottom + data_height / min(max(data_top, 0.5), 1.0)
+    return (bottom, top)

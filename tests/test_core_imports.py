@@ -23,3 +23,17 @@ def test_core_modules_import_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
+
+
+def test_chart_view_imports_nothing_heavy() -> None:
+    # The chart's pure view (lrwidget._view) is testable without the widget stack.
+    code = (
+        "import sys\n"
+        "import lrwidget._view\n"
+        f"heavy = [name for name in {HEAVY!r} if name in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"

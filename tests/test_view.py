@@ -1,0 +1,379 @@
+"""lrwidget._view: what the chart shows, computed from known sweeps with no bqplot and no widget."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrwidget import Sweep, analyze
+from lrwidget._view import (
+    RULE_COLORS,
+    SPAN_COLORS,
+    STREAM_MARKS,
+    ChartView,
+    boundary_lrs,
+    build_view,
+    divergence_reference,
+    format_lr,
+    marker_positions,
+    minimum_caption,
+    nearest_boundary,
+    stream_view,
+)
+from lrwidget.analysis import Analysis
+
+START_LR, END_LR, NUM_IT = 1e-7, 10.0, 100
+
+
+def schedule_lrs(count: int, num_it: int = NUM_IT) -> np.ndarray:
+    """fastai's exponential schedule: batch i at start_lr * (end_lr / start_lr) ** (i / num_it)."""
+    return START_LR * (END_LR / START_LR) ** (np.arange(count) / num_it)
+
+
+def bowl(count: int = NUM_IT) -> np.ndarray:
+    """A loss that falls to its lowest point a little past the middle, then rises gently."""
+    return 2.0 - 1.2 * np.sin(np.pi * 0.9 * np.linspace(0.0, 1.0, count))
+
+
+def sweep_of(losses: np.ndarray, num_it: int = NUM_IT) -> Sweep:
+    return Sweep.from_arrays(
+        schedule_lrs(len(losses), num_it), losses, num_it, start_lr=START_LR, end_lr=END_LR
+    )
+
+
+def view_of(sweep: Sweep, analysis: Analysis | None, **settings: Any) -> ChartView:
+    """The view the widget asks for, with every rule shown and nothing selected."""
+    rules = list(analysis.rules) if analysis is not None else []
+    arguments: dict[str, Any] = {
+        "lrs": sweep.lrs,
+        "losses": sweep.losses,
+        "analysis": analysis,
+        "shown": rules,
+        "rule_order": rules,
+        "selected_lr": None,
+        "selected_color": "#708090",
+        "custom_lr": None,
+        "num_it": sweep.num_it,
+        "start_lr": START_LR,
+        "end_lr": END_LR,
+        "skip_start": analysis.skip_start if analysis is not None else NUM_IT // 10,
+        "skip_end": analysis.skip_end if analysis is not None else 5,
+        "div_threshold": analysis.div_threshold if analysis is not None else None,
+    }
+    return build_view(**(arguments | settings))
+
+
+def axis_fraction(lr: float) -> float:
+    return math.log(lr / START_LR) / math.log(END_LR / START_LR)
+
+
+def test_each_marker_sits_at_exactly_the_lr_its_rule_returns() -> None:
+    sweep = sweep_of(bowl())
+    analysis = analyze(sweep)
+    view = view_of(sweep, analysis)
+
+    assert dict(marker_positions(view)) == {name: rule.lr for name, rule in analysis.rules.items()}
+    assert view.marker_names == tuple(analysis.rules)  # the rules' order
+    np.testing.assert_array_equal(view.marker_x[:, 0], view.marker_x[:, 1])  # vertical
+    np.testing.assert_array_equal(view.marker_y, [[0.0, 1.0]] * len(analysis.rules))
+    assert view.marker_colors == tuple(RULE_COLORS[name] for name in analysis.rules)
+
+
+def test_minimum_link_runs_from_the_true_minimum_one_decade_left() -> None:
+    sweep = sweep_of(bowl())
+    analysis = analyze(sweep)
+    minimum = analysis.rules["minimum"]
+    assert minimum.point is not None
+    view = view_of(sweep, analysis)
+    first, stop = analysis.window
+    lowest_loss = float(np.min(analysis.smoothed[first:stop]))
+
+    assert view.link_x[0] == minimum.point[0]  # right end: the lowest smoothed loss
+    assert view.link_x[1] == minimum.lr  # left end: what minimum returns
+    assert math.log10(view.link_x[0] / view.link_x[1]) == pytest.approx(1.0)
+    np.testing.assert_array_equal(view.link_y, [lowest_loss, lowest_loss])
+    np.testing.assert_array_equal(view.minimum_label_x, [minimum.point[0]])
+    np.testing.assert_array_equal(view.minimum_label_y, [lowest_loss])
+    assert view.minimum_label_text == (minimum_caption(minimum.point[0], lowest_loss),)
+    # Both the true minimum and the returned value are drawn as points.
+    assert minimum.point[0] in view.point_x and minimum.lr in view.point_x
+
+
+def test_hidden_rules_are_absent() -> None:
+    sweep = sweep_of(bowl())
+    analysis = analyze(sweep)
+    valley = analysis.rules["valley"]
+    assert valley.lr is not None and valley.point is not None
+    view = view_of(sweep, analysis, shown=["valley"])
+
+    assert dict(marker_positions(view)) == {"valley": valley.lr}
+    assert view.label_text + view.label_left_text == (f"valley {format_lr(valley.lr)}",)
+    np.testing.assert_array_equal(view.point_x, [valley.point[0]])
+    assert view.point_colors == (RULE_COLORS["valley"],)
+    # minimum is hidden, so neither its link nor its caption is drawn.
+    assert view.link_x.size == 0 and view.minimum_label_text == ()
+
+
+@pytest.mark.parametrize(
+    ("losses", "div_threshold"),
+    [
+        (bowl(), None),
+        (np.concatenate([bowl()[:70], np.linspace(1.0, 40.0, 20)]), 4.0),  # diverges at 84
+        (np.where(np.arange(NUM_IT) == 60, np.nan, bowl()), None),  # NaN from 60 on
+    ],
+    ids=["skips", "diverged", "nan"],
+)
+def test_shading_covers_exactly_the_excluded_spans(
+    losses: np.ndarray, div_threshold: float | None
+) -> None:
+    sweep = sweep_of(losses)
+    analysis = analyze(sweep, div_threshold=div_threshold)
+    view = view_of(sweep, analysis)
+    count = len(sweep)
+    boundaries = boundary_lrs(np.asarray(sweep.lrs, dtype=np.float64), count, START_LR, END_LR)
+    spans = [span for span in analysis.excluded_spans if span[1] > span[0]]
+    assert spans  # each case excludes something
+
+    expected_x = []
+    for first, stop, _ in spans:
+        left, right = boundaries[first], END_LR if stop >= count else boundaries[stop]
+        expected_x.append([left, right, right, left, left])
+    np.testing.assert_array_equal(view.shading_x, expected_x)
+    np.testing.assert_array_equal(view.shading_y, [[0.0, 0.0, 1.0, 1.0, 0.0]] * len(spans))
+    assert view.shading_colors == tuple(SPAN_COLORS[label] for _, _, label in spans)
+    # The skip handles name their own spans; every other span gets a label.
+    named = tuple(label for _, _, label in spans if label not in ("skip start", "skip end"))
+    assert view.span_label_text == named
+    cut_offs = [analysis.skip_start, count - analysis.skip_end]
+    np.testing.assert_array_equal(view.handle_x, boundaries[cut_offs])
+
+
+def test_divergence_line_sits_at_the_threshold_times_the_lowest_loss_before_the_cut() -> None:
+    sweep = sweep_of(np.concatenate([bowl()[:70], np.linspace(1.0, 40.0, 20)]))
+    analysis = analyze(sweep, div_threshold=4.0)
+    reference = divergence_reference(analysis)
+    assert analysis.divergence_index is not None and reference is not None
+    view = view_of(sweep, analysis)
+
+    smoothed = np.asarray(analysis.smoothed, dtype=np.float64)
+    assert reference == smoothed[: analysis.divergence_index].min()
+    level = 4.0 * reference
+    np.testing.assert_array_equal(view.divergence_y, [level, level])
+    np.testing.assert_array_equal(view.divergence_x, [START_LR, END_LR])
+    np.testing.assert_array_equal(view.divergence_handle_x, [sweep.lrs[-1]])
+    assert view_of(sweep, analysis, div_threshold=None).divergence_y.size == 0
+
+
+def test_labels_in_the_right_quarter_of_the_axis_go_to_the_left_list() -> None:
+    # A loss that falls all the way: minimum (and its label) lies far right on the axis.
+    sweep = sweep_of(2.0 - np.linspace(0.0, 1.0, NUM_IT))
+    analysis = analyze(sweep)
+    view = view_of(sweep, analysis)
+    answered = {name: rule.lr for name, rule in analysis.rules.items() if rule.lr is not None}
+    right_quarter = {name for name, lr in answered.items() if axis_fraction(lr) > 0.75}
+    assert right_quarter and right_quarter != set(answered)  # both lists are used
+
+    def names(texts: tuple[str, ...]) -> set[str]:
+        return {text.split()[0] for text in texts}
+
+    assert names(view.label_left_text) == right_quarter
+    assert names(view.label_text) == set(answered) - right_quarter
+    for lr in view.label_left_x:
+        assert axis_fraction(lr) > 0.75
+    # One row per rule from the top, in the rules' order, whichever side it is drawn on.
+    texts = view.label_text + view.label_left_text
+    rows = dict(zip(texts, [*view.label_y, *view.label_left_y], strict=True))
+    heights = [rows[f"{name} {format_lr(lr)}"] for name, lr in answered.items()]
+    assert heights == sorted(heights, reverse=True)
+
+
+def test_loss_range_contains_the_analysed_windows_losses() -> None:
+    sweep = sweep_of(bowl())
+    analysis = analyze(sweep)
+    view = view_of(sweep, analysis)
+    assert view.loss_range is not None
+    bottom, top = view.loss_range
+    first, stop = analysis.window
+    window = np.concatenate([sweep.losses[first:stop], analysis.smoothed[first:stop]])
+
+    assert bottom < window.min() and window.max() < top
+    # The data stays below the lowest row of rule labels (label heights are plot fractions).
+    lowest_label = min([*view.label_y, *view.label_left_y])
+    assert (window.max() - bottom) / (top - bottom) < lowest_label
+
+
+def test_loss_range_keeps_the_descent_when_the_loss_blows_up_inside_the_window() -> None:
+    losses = np.concatenate([bowl()[:70], np.linspace(1.0, 40.0, 30)])
+    sweep = sweep_of(losses)
+    analysis = analyze(sweep)  # no divergence cut: the blow-up stays in the window
+    view = view_of(sweep, analysis)
+    assert view.loss_range is not None
+    bottom, top = view.loss_range
+    first, stop = analysis.window
+    smoothed = np.asarray(analysis.smoothed[first:stop], dtype=np.float64)
+    turn = int(np.argmin(smoothed)) + 1
+    descent = np.concatenate([sweep.losses[first : first + turn], smoothed[:turn]])
+
+    assert bottom < descent.min() and descent.max() < top
+    assert top < sweep.losses[first:stop].max()  # the blow-up alone may leave the chart
+
+
+def test_stream_view_replaces_only_the_points_and_the_line_with_fresh_arrays() -> None:
+    sweep = sweep_of(bowl())
+    view = view_of(sweep, analyze(sweep))
+    lrs, losses = schedule_lrs(120, 150), bowl(120)
+    smoothed = losses * 0.5
+
+    streamed = stream_view(view, lrs, losses, smoothed)
+
+    replaced = {"raw_x", "raw_y", "smoothed_x", "smoothed_y"}
+    assert {"raw", "smoothed"} == STREAM_MARKS
+    np.testing.assert_array_equal(streamed.raw_x, lrs)
+    np.testing.assert_array_equal(streamed.raw_y, losses)
+    np.testing.assert_array_equal(streamed.smoothed_x, lrs)
+    np.testing.assert_array_equal(streamed.smoothed_y, smoothed)
+    fresh = [streamed.raw_x, streamed.raw_y, streamed.smoothed_x, streamed.smoothed_y]
+    for index, array in enumerate(fresh):
+        assert array.dtype == np.float64
+        for other in [lrs, losses, smoothed, *fresh[:index]]:
+            assert not np.shares_memory(array, other)
+    for field in dataclasses.fields(ChartView):
+        if field.name not in replaced:
+            assert getattr(streamed, field.name) is getattr(view, field.name), field.name
+
+
+def test_build_view_never_hands_out_the_callers_arrays() -> None:
+    sweep = sweep_of(bowl())
+    lrs, losses = np.array(sweep.lrs, dtype=np.float64), np.array(sweep.losses, dtype=np.float64)
+    view = view_of(sweep, analyze(sweep), lrs=lrs, losses=losses)
+    for array in (view.raw_x, view.raw_y, view.smoothed_x):
+        assert not np.shares_memory(array, lrs) and not np.shares_memory(array, losses)
+    assert not np.shares_memory(view.raw_x, view.smoothed_x)
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["no-analysis", "empty-analysis"])
+def test_an_empty_sweep_gives_an_empty_view(analysed: bool) -> None:
+    sweep = Sweep.from_arrays([], [], NUM_IT, start_lr=START_LR, end_lr=END_LR)
+    analysis = analyze(sweep) if analysed else None
+    view = view_of(sweep, analysis, skip_start=10, skip_end=5)
+
+    # Only the skip handles show, at the requested points' boundaries 10 and 100 - 5.
+    boundaries = boundary_lrs(np.zeros(0), NUM_IT, START_LR, END_LR)
+    np.testing.assert_array_equal(view.handle_x, [boundaries[10], boundaries[95]])
+    empty = ChartView()
+    for field in dataclasses.fields(ChartView):
+        if field.name not in ("handle_x", "handle_y"):
+            value, default = getattr(view, field.name), getattr(empty, field.name)
+            if isinstance(default, np.ndarray):
+                assert value.size == 0, field.name
+            else:
+                assert value == default, field.name
+
+
+def test_selection_and_pick_are_drawn_where_asked() -> None:
+    sweep = sweep_of(bowl())
+    view = view_of(
+        sweep, analyze(sweep), selected_lr=3e-4, selected_color="#2ca02c", custom_lr=2e-2
+    )
+    np.testing.assert_array_equal(view.highlight_x, [3e-4, 3e-4])
+    assert view.highlight_color == "#2ca02c"
+    np.testing.assert_array_equal(view.pick_x, [2e-2])
+    unselected = view_of(sweep, analyze(sweep), selected_lr=float("nan"))
+    assert unselected.highlight_x.size == 0 and unselected.pick_x.size == 0
+
+
+def test_boundary_lrs_on_known_inputs() -> None:
+    # Recorded points: the first boundary is start_lr, inner ones the geometric means, the
+    # last one end_lr.
+    lrs = np.array([1e-3, 1e-2, 1e-1])
+    np.testing.assert_allclose(
+        boundary_lrs(lrs, 3, 1e-4, 1.0), [1e-4, 10**-2.5, 10**-1.5, 1.0], rtol=1e-12
+    )
+    # No points yet: the schedule at i - 1/2, clipped to the range.
+    np.testing.assert_allclose(
+        boundary_lrs(np.zeros(0), 4, 1e-4, 1.0),
+        [1e-4, 10**-3.5, 10**-2.5, 10**-1.5, 10**-0.5],
+        rtol=1e-12,
+    )
+
+
+def test_nearest_boundary_on_known_inputs() -> None:
+    boundaries = np.array([1e-4, 1e-3, 1e-2])
+    assert nearest_boundary(2e-3, boundaries) == 1  # log distance: ln 2 against ln 5
+    assert nearest_boundary(5e-3, boundaries) == 2
+    assert nearest_boundary(1e-9, boundaries) == 0
+    assert nearest_boundary(1.0, boundaries) == 2
+    for unusable in (float("nan"), float("inf"), 0.0, -1e-3):
+        assert nearest_boundary(unusable, boundaries) == 0
+    assert nearest_boundary(1e-3, np.zeros(0)) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    num_it=st.integers(1, 1000),
+    recorded_share=st.floats(0.0, 1.0),
+    start_exponent=st.integers(-9, -3),
+    decades=st.integers(1, 10),
+)
+def test_boundary_lrs_rise_strictly_within_the_range(
+    num_it: int, recorded_share: float, start_exponent: int, decades: int
+) -> None:
+    start_lr, end_lr = 10.0**start_exponent, 10.0 ** (start_exponent + decades)
+    count = int(recorded_share * num_it)
+    lrs = start_lr * (end_lr / start_lr) ** (np.arange(count) / num_it)
+    extent = count if count else num_it  # as the view counts: points, or those requested
+
+    boundaries = boundary_lrs(lrs, extent, start_lr, end_lr)
+
+    assert len(boundaries) == extent + 1
+    assert np.all(np.diff(boundaries) > 0)
+    assert boundaries[0] == start_lr and boundaries[-1] <= end_lr
+    assert np.all(boundaries >= start_lr)
+    if count:
+        assert boundaries[-1] == end_lr
+
+
+@st.composite
+def analysed_sweeps(draw: st.DrawFn) -> tuple[Sweep, Analysis, list[str]]:
+    num_it = draw(st.integers(6, 150))
+    count = draw(st.integers(1, num_it))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    losses = 2.0 + np.cumsum(rng.standard_normal(count)) * draw(st.sampled_from([0.01, 0.1, 1.0]))
+    if draw(st.booleans()):
+        losses[draw(st.integers(0, count - 1))] = draw(st.sampled_from([np.nan, np.inf]))
+    sweep = sweep_of(losses, num_it)
+    analysis = analyze(
+        sweep,
+        beta=draw(st.sampled_from([0.0, 0.9, 0.98])),
+        skip_start=draw(st.integers(0, count)),
+        skip_end=draw(st.integers(0, 6)),
+        div_threshold=draw(st.sampled_from([None, 2.0, 5.0])),
+    )
+    shown = draw(st.lists(st.sampled_from(list(analysis.rules)), unique=True))
+    return sweep, analysis, shown
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=analysed_sweeps())
+def test_markers_always_sit_at_the_shown_rules_lrs(
+    case: tuple[Sweep, Analysis, list[str]],
+) -> None:
+    sweep, analysis, shown = case
+    view = view_of(sweep, analysis, shown=shown)
+
+    expected = {
+        name: rule.lr
+        for name, rule in analysis.rules.items()
+        if name in shown and rule.lr is not None
+    }
+    assert dict(marker_positions(view)) == expected
+    assert len(view.label_text) + len(view.label_left_text) == len(expected)
+    if view.loss_range is not None:
+        bottom, top = view.loss_range
+        assert math.isfinite(bottom) and math.isfinite(top) and bottom < top

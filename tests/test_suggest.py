@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
 import math
-import time
 
 import numpy as np
 import pytest
@@ -153,31 +153,62 @@ def test_steep_matches_fastai_given_torch_log(curve: tuple[np.ndarray, np.ndarra
         assert ours == "no suggestion"
 
 
-def test_steep_without_torch_log_agrees_on_realistic_curves(
+def rounded_log32(lrs: np.ndarray) -> np.ndarray:
+    """The log ``natural_log32`` falls back to without torch: float64 log rounded to float32."""
+    return np.log(lrs.astype(np.float64)).astype(np.float32)
+
+
+class RoundedLogTensor(torch.Tensor):
+    """A tensor whose ``log()`` is the rounded float64 log, to run fastai's own steep on it."""
+
+    def log(self) -> torch.Tensor:  # type: ignore[override]
+        return torch.from_numpy(rounded_log32(self.detach().numpy()))
+
+
+def test_steep_without_torch_is_fastais_steep_on_the_rounded_log(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without torch, the correctly rounded log differs from MKL's in rare last bits only."""
+    """Without torch, steep is fastai's steep computed with the rounded float64 log.
+
+    How often that differs from fastai's answer with torch's own log depends on the CPU's
+    vector unit (torch's float32 log is not correctly rounded), so it is printed
+    (``pytest -s``), never asserted.
+    """
     monkeypatch.setattr(
         suggest.sys, "modules", {k: v for k, v in suggest.sys.modules.items() if k != "torch"}
     )
     rng = np.random.default_rng(0)
+    differ = 0
     for _ in range(200):
         count = int(rng.integers(2, 300))
         lrs = fastai_lrs(count, count)
         losses = (2 + np.cumsum(rng.standard_normal(count)) * 0.05).astype(np.float32)
-        assert (
-            suggest.steep(lrs, losses, count)[0]
-            == schedule.steep(torch.from_numpy(lrs), torch.from_numpy(losses), count)[0]
-        )
+        ours = suggest.steep(lrs, losses, count)
+        rounded_lrs = torch.from_numpy(lrs.copy()).as_subclass(RoundedLogTensor)
+        on_rounded_log = schedule.steep(rounded_lrs, torch.from_numpy(losses), count)
+        assert ours[0] == on_rounded_log[0] and same_point(ours, on_rounded_log)
+        with_torch_log = schedule.steep(torch.from_numpy(lrs), torch.from_numpy(losses), count)
+        differ += ours[0] != with_torch_log[0]
+    print(f"\nsteep without torch: {differ} of 200 curves differ from fastai's steep with torch")
 
 
-def test_log_disagreement_rate_is_measured() -> None:
-    """Document the measured fact: float64-rounded log vs torch's float32 log (MKL)."""
+def test_natural_log32_is_torch_log() -> None:
+    """With torch loaded, the log steep uses is torch's own, bit for bit, on any CPU.
+
+    Also measured and printed (``pytest -s``), never asserted: how often the rounded float64
+    log differs from torch's float32 log.  That rate depends on the vector unit torch's log
+    runs on: about 10 in 100,000 on an AVX2 machine, 2,973 on an AVX-512 one.
+    """
     lrs = fastai_lrs(100_000, 100_000)
-    rounded = np.log(lrs.astype(np.float64)).astype(np.float32)
-    differ = int(np.sum(rounded != torch.from_numpy(lrs).log().numpy()))
-    assert differ < 100  # about 10 in 100,000 on the machine measured; never more than 1 ulp
-    assert np.array_equal(suggest.natural_log32(lrs), torch.from_numpy(lrs).log().numpy())
+    torch_log = torch.from_numpy(lrs).log().numpy()
+    assert np.array_equal(suggest.natural_log32(lrs), torch_log)
+    differ = rounded_log32(lrs) != torch_log
+    ulps = np.abs(rounded_log32(lrs).view(np.int32).astype(np.int64) - torch_log.view(np.int32))
+    print(
+        f"\nrounded float64 log != torch's float32 log on {int(differ.sum())} of {len(lrs)} "
+        f"learning rates (torch CPU capability {torch.backends.cpu.get_cpu_capability()}), "
+        f"at most {int(ulps.max())} ulp apart"
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -234,12 +265,21 @@ def test_argmin_rules_with_nan_match_fastai(
         ) or isinstance(call_fastai(their_rule, lrs, losses), type)
 
 
-def test_valley_is_fast() -> None:
+def test_valley_does_one_binary_search_per_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    """O(n log n), counted rather than timed so that it holds on any CPU: one ``bisect`` per
+    point plus one per chunk, where fastai's loop compares every pair of points."""
+    calls = [0]
+
+    def counting_bisect(*args: object) -> int:
+        calls[0] += 1
+        return bisect.bisect_left(*args)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(suggest, "bisect_left", counting_bisect)
     rng = np.random.default_rng(0)
     losses = rng.standard_normal(100_000).astype(np.float32)
-    began = time.perf_counter()
-    suggest.valley_index(losses)
-    assert time.perf_counter() - began < 2.0  # fastai's O(n^2) would take hours
+    assert suggest.valley_index(losses) == reference_valley_index(losses)
+    chunks = -(-len(losses) // suggest._VALLEY_CHUNK)
+    assert 0 < calls[0] <= len(losses) + chunks
 
 
 # --- valley: the fast path against the plain patience-sorting reference ------------------------

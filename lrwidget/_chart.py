@@ -43,6 +43,7 @@ from typing import Any
 import bqplot
 import numpy as np
 
+from lrwidget._stream import Change
 from lrwidget._view import (
     CAPTION_OFFSET,
     CUSTOM_COLOR,
@@ -56,24 +57,10 @@ from lrwidget._view import (
     ChartView,
 )
 
-# Re-exported while the widget still imports them from here; new code imports lrwidget._view.
-from lrwidget._view import STREAM_MARKS as STREAM_MARKS
-from lrwidget._view import boundary_lrs as boundary_lrs
-from lrwidget._view import build_view as build_view
-from lrwidget._view import divergence_reference as divergence_reference
-from lrwidget._view import format_lr as format_lr
-from lrwidget._view import marker_positions as marker_positions
-from lrwidget._view import nearest_boundary as nearest_boundary
-from lrwidget._view import rule_color as rule_color
-from lrwidget._view import stream_view as stream_view
-
 SPAN_FILL_OPACITY = 0.18
 #: The raw-loss Scatter is the only Scatter with a size this small (browser tests rely on it).
 RAW_POINT_SIZE = 9
 HANDLE_SIZE = 140
-
-#: One widget's pending update: the widget and the traits to assign (one comm message).
-Change = tuple[Any, dict[str, Any]]
 
 
 def _same(old: Any, new: Any) -> bool:

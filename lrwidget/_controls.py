@@ -214,6 +214,9 @@ def close_all(root: widgets.Widget) -> None:
     pending: list[Any] = [root]
     while pending:
         item = pending.pop()
+        if isinstance(item, dict):  # a mark's scales
+            pending.extend(item.values())
+            continue
         if isinstance(item, list | tuple):
             pending.extend(item)
             continue
@@ -224,6 +227,6 @@ def close_all(root: widgets.Widget) -> None:
             if name.startswith("_"):
                 continue
             value = getattr(item, name, None)
-            if isinstance(value, widgets.Widget | list | tuple):
+            if isinstance(value, widgets.Widget | list | tuple | dict):
                 pending.append(value)
         widgets.Widget.close(item)  # not an override: this walk already closes the tree

@@ -16,17 +16,11 @@ from typing import Any
 import numpy as np
 
 from lrwidget import _readout
-from lrwidget._chart import (
-    STREAM_MARKS,
-    Change,
-    ChartView,
-    LossChart,
-    build_view,
-    marker_positions,
-    stream_view,
-)
+from lrwidget._chart import LossChart
 from lrwidget._controls import Controls
 from lrwidget._errors import LRWidgetValueError
+from lrwidget._stream import Change
+from lrwidget._view import STREAM_MARKS, ChartView, build_view, marker_positions, stream_view
 from lrwidget.analysis import Analysis, analyze, smoothed_losses
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep

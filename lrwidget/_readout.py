@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrwidget._chart import CUSTOM_COLOR, format_lr, rule_color
+from lrwidget._view import CUSTOM_COLOR, format_lr, rule_color
 from lrwidget.settings import DIVERGENCE_FACTOR
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import traitlets
 from traitlets import Float, Int, List, Unicode, observe, validate
 
 from lrwidget import _readout
-from lrwidget._chart import Change, LossChart, boundary_lrs, divergence_reference, nearest_boundary
+from lrwidget._chart import LossChart
 from lrwidget._controls import (
     BINDINGS,
     DIVERGENCE_MAX,
@@ -39,7 +39,8 @@ from lrwidget._runner import (
     resolve_engine,
     watch_interrupts,
 )
-from lrwidget._stream import FrameKind, StreamScheduler
+from lrwidget._stream import Change, FrameKind, StreamScheduler
+from lrwidget._view import boundary_lrs, divergence_reference, nearest_boundary
 from lrwidget.settings import Settings
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec
 from lrwidget.sweep import Sweep
@@ -453,14 +454,17 @@ class LRFinderWidget(widgets.VBox):
         if self._runner.running or holder is not None:
             raise SweepRunningError(self._busy_message(holder))
         watch_interrupts()
+        # The previous sweep's final update may still wait for room in the budget; it stops
+        # the update thread when it is done, so the new sweep's thread starts after it.
+        self._runner.drawn.wait()
         sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
         with self._lock:
             self._sweep = sweep
             self._notice = self._run_refused = ""
-        self._stream.cancel()
-        self._runner.start(self._engine, self._learn, sweep, self.stop_div)
-        self._refresh()
+        # The update thread first: a short sweep can end (and finish it) before start returns.
         self._stream.start()
+        self._refresh()
+        self._runner.start(self._engine, self._learn, sweep, self.stop_div)
 
     def _busy_message(self, holder: SweepRunner | None) -> str:
         runner = holder or self._runner

@@ -1,39 +1,114 @@
-"""The numpy core must not pull in fastai, torch or the widget stack."""
+"""Imports run one way: the numpy core pulls in no fastai, torch or widget stack, and every
+module imports only the layers below it (the README's architecture diagram)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = ("fastai", "torch", "ipywidgets", "bqplot", "traitlets")
+PACKAGE = Path(__file__).resolve().parent.parent / "lrwidget"
+
+#: Each module's layer; a module may import lrwidget modules of lower layers only.
+LAYERS: dict[str, int] = {
+    "_errors": 0,
+    "_checks": 1,
+    "_sweep_file": 2,
+    "sweep": 3,
+    "smoothing": 4,
+    "suggest": 4,
+    "settings": 5,
+    "analysis": 6,
+    # adapters: they import only the core
+    "_tensor_rules": 7,
+    "_snapshot": 7,
+    "_fastai": 8,
+    # the widget's rooms
+    "_view": 7,
+    "_stream": 7,
+    "_readout": 8,
+    "_runner": 8,
+    "_chart": 8,
+    "_controls": 9,
+    "_frames": 10,
+    "widget": 11,
+    "__init__": 12,
+}
+#: Imports made inside a function, on first use only, that go against the layers: the core
+#: calls a tensor rule through its adapter when torch is already loaded, and the runner loads
+#: fastai's adapter when a sweep starts on a Learner.
+LAZY_UPWARD = {("analysis", "_tensor_rules"), ("_runner", "_fastai")}
+#: Pure modules: testable with numpy alone.
+PURE = ("sweep", "_sweep_file", "smoothing", "suggest", "settings", "analysis", "_checks")
+PURE_ROOMS = ("_view", "_stream", "_readout")
+
+
+def _lrwidget_imports(path: Path) -> set[tuple[str, bool]]:
+    """(module, lazy) for each lrwidget module ``path`` imports; lazy = inside a function."""
+    tree = ast.parse(path.read_text())
+    found: set[tuple[str, bool]] = set()
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            if isinstance(child, ast.ImportFrom) and child.module:
+                if child.module == "lrwidget":
+                    found.update((alias.name, inner) for alias in child.names)
+                elif child.module.startswith("lrwidget."):
+                    found.add((child.module.split(".")[1], inner))
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name.startswith("lrwidget."):
+                        found.add((alias.name.split(".")[1], inner))
+            visit(child, inner)
+
+    visit(tree, False)
+    return {(name, lazy) for name, lazy in found if name in LAYERS}
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert modules == set(LAYERS), "add new modules to LAYERS (and the README's diagram)"
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_imports_run_one_way(module: str) -> None:
+    for imported, lazy in _lrwidget_imports(PACKAGE / f"{module}.py"):
+        if LAYERS[imported] < LAYERS[module]:
+            continue
+        assert lazy and (module, imported) in LAZY_UPWARD, (
+            f"lrwidget.{module} (layer {LAYERS[module]}) imports lrwidget.{imported} "
+            f"(layer {LAYERS[imported]})"
+        )
+
+
+def _heavy_after_import(modules: tuple[str, ...], extra: str = "") -> str:
+    code = (
+        "import sys\n"
+        + "".join(f"import lrwidget.{name}\n" for name in modules)
+        + extra
+        + f"heavy = [name for name in {HEAVY!r} if name in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.strip()
 
 
 def test_core_modules_import_nothing_heavy() -> None:
-    code = (
-        "import sys\n"
-        "import lrwidget.sweep, lrwidget._sweep_file, lrwidget.smoothing, lrwidget.suggest\n"
-        "import lrwidget.analysis, lrwidget._checks\n"
+    analyse = (
         "from lrwidget import Sweep, analyze\n"
         "lrs = [1e-3 * 1.2**i for i in range(40)]\n"
         "analyze(Sweep.from_arrays(lrs, [2.0 - i / 50 for i in range(40)]))\n"
-        f"heavy = [name for name in {HEAVY!r} if name in sys.modules]\n"
-        "print(','.join(heavy))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
+    assert _heavy_after_import(PURE, analyse) == ""
 
 
-def test_chart_view_imports_nothing_heavy() -> None:
-    # The chart's pure view (lrwidget._view) is testable without the widget stack.
-    code = (
-        "import sys\n"
-        "import lrwidget._view\n"
-        f"heavy = [name for name in {HEAVY!r} if name in sys.modules]\n"
-        "print(','.join(heavy))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
+def test_pure_rooms_of_the_widget_import_nothing_heavy() -> None:
+    # The view, the message budget and the text are tested without the widget stack.
+    assert _heavy_after_import(PURE_ROOMS) == ""

@@ -4,7 +4,9 @@ a loss that is NaN from the start, close(), and many sweeps in one kernel."""
 from __future__ import annotations
 
 import gc
+import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -140,3 +142,37 @@ def test_a_finished_sweep_leaves_no_thread_behind(comm_recorder: CommRecorder) -
     widget.run()
     widget.wait(timeout=TIMEOUT, chart=True)
     _until(lambda: not [t for t in threading.enumerate() if t.name.startswith("lrwidget-")])
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.fastai
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+def test_twenty_sweeps_in_one_process_do_not_grow_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A long-running kernel: 20 widgets, each run and closed, grow RSS by under 10 MiB."""
+    from tests.support.learners import digits_learner
+
+    CommRecorder(keep=False).install(monkeypatch)  # a kernel keeps no messages either
+    learn = digits_learner(0, tmp_path)
+
+    def one_sweep() -> None:
+        widget = LRFinderWidget(learn, num_it=100)
+        widget.run()
+        widget.wait(timeout=TIMEOUT, chart=True)
+        widget.close()
+
+    for _ in range(3):  # warm up: code paths, allocator pools, caches
+        one_sweep()
+    gc.collect()
+    before = _rss_bytes()
+    for _ in range(20):
+        one_sweep()
+    gc.collect()
+    grown = _rss_bytes() - before
+    print(f"RSS grew by {grown / 2**20:.2f} MiB over 20 sweeps")
+    assert grown < 10 * 2**20

@@ -41,7 +41,7 @@ def test_a_rerun_cell_reaches_the_sweep_left_running_on_its_learner(
 
     # The user re-runs `w = LRFinderWidget(learn); w.start(); w`.
     new = _slow_engine().widget(learn)
-    with pytest.raises(SweepRunningError, match="another widget's sweep.*Stop.*wait"):
+    with pytest.raises(SweepRunningError, match=r"another widget's sweep.*Stop.*wait"):
         new.start()
     assert new.status == "ready"  # nothing was started, nothing failed
     new._refresh()

@@ -9,14 +9,12 @@ import os
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
@@ -26,176 +24,46 @@ import lrwidget
 from lrwidget._errors import LRWidgetValueError
 from lrwidget._fastai import SweepRunningError, run_sweep
 from lrwidget.sweep import Sweep
-from tests.support.learners import (
-    BUILDERS,
-    FaultyModel,
-    assert_unchanged,
-    user_state,
-    warm_up,
-    wrap_model,
+from tests.support.faults import (
+    NUM_IT,
+    Arm,
+    arm_diverged,
+    arm_finished,
+    arm_inf_loss,
+    arm_learner_callback_raises,
+    arm_loss_raises,
+    arm_model_raises,
+    arm_nan_from,
+    arm_on_batch_raises,
+    arm_stop_at,
+    fault_setup,
+    file_listing,
 )
+from tests.support.learners import BUILDERS, assert_unchanged, user_state, warm_up
 
 pytestmark = pytest.mark.fastai
 
-NUM_IT = 20
-
-
-class FaultyLoss:
-    """Wraps a loss function; while armed, call ``fail_at`` raises ``error`` and from call
-    ``inf_from`` on the loss is multiplied by inf."""
-
-    def __init__(self, inner: Callable[..., torch.Tensor]) -> None:
-        self.inner = inner
-        self.armed = False
-        self.calls = [0]
-        self.fail_at: int | None = None
-        self.error: BaseException | None = None
-        self.inf_from: int | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if not self.armed:
-            return self.inner(*args, **kwargs)
-        self.calls[0] += 1
-        if self.fail_at is not None and self.calls[0] >= self.fail_at:
-            assert self.error is not None
-            raise self.error
-        loss = self.inner(*args, **kwargs)
-        if self.inf_from is not None and self.calls[0] >= self.inf_from:
-            loss = loss * math.inf
-        return loss
-
-
-class RaisingCallback(Callback):
-    """A user's callback that raises in after_batch on the n-th training batch of a sweep."""
-
-    order = 30
-
-    def __init__(self, error: Exception, at: int) -> None:
-        super().__init__()
-        self.error, self.at, self.armed, self.seen = error, at, False, [0]
-
-    def after_batch(self) -> None:
-        if self.armed and self.learn.training:
-            self.seen[0] += 1
-            if self.seen[0] >= self.at:
-                raise self.error
-
-
-@dataclass
-class Setup:
-    learn: Learner
-    model: FaultyModel
-    loss: FaultyLoss
-    user_callback: RaisingCallback
-
-
-def _setup(kind: str, path: Path, *, warm: bool = True) -> Setup:
-    learn = BUILDERS[kind](0, path)
-    model = wrap_model(learn)
-    loss = FaultyLoss(learn.loss_func)
-    learn.loss_func = loss
-    user_callback = RaisingCallback(ValueError("user callback failed"), at=10**9)
-    learn.add_cb(user_callback)
-    if warm:
-        warm_up(learn)
-    return Setup(learn, model, loss, user_callback)
-
-
-def _listing(*folders: Path) -> list[str]:
-    return sorted(str(path) for folder in folders for path in folder.rglob("*"))
-
-
-# Each case arms a fault and says what the sweep must end as:
-# (arm(setup) -> (kwargs for run_sweep, exception expected or None), status, points)
-Arm = Callable[[Setup], tuple[dict[str, Any], BaseException | None]]
-
-
-def _finished(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    return {}, None
-
-
-def _diverged(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    # outputs blown up by 1e6 from batch 8: the smoothed loss leaps past 4x its minimum
-    setup.model.nan_from, setup.model.scale = 8, 1e6
-    return {}, None
-
-
-def _stop_at(batch: int) -> Arm:
-    def arm(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-        event = threading.Event()
-
-        def on_batch(sweep: Sweep) -> None:
-            if len(sweep) == batch:
-                event.set()
-
-        return {"stop": event, "on_batch": on_batch}, None
-
-    return arm
-
-
-def _model_raises(error: BaseException) -> Arm:
-    def arm(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-        setup.model.fail_at, setup.model.error = 8, error
-        return {}, error
-
-    return arm
-
-
-def _loss_raises(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    error = ValueError("loss function failed")
-    setup.loss.fail_at, setup.loss.error = 8, error
-    return {}, error
-
-
-def _nan_from(batch: int) -> Arm:
-    def arm(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-        setup.model.nan_from = batch
-        return {}, None
-
-    return arm
-
-
-def _inf_loss(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    setup.loss.inf_from = 8
-    return {}, None
-
-
-def _on_batch_raises(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    error = ValueError("on_batch failed")
-
-    def on_batch(sweep: Sweep) -> None:
-        if len(sweep) == 7:
-            raise error
-
-    return {"on_batch": on_batch}, error
-
-
-def _learner_callback_raises(setup: Setup) -> tuple[dict[str, Any], BaseException | None]:
-    setup.user_callback.at = 8
-    return {}, setup.user_callback.error
-
-
 FAULTS = [
-    pytest.param(_finished, "done", NUM_IT, id="finished"),
-    pytest.param(_diverged, "diverged", 8, id="diverged"),
-    pytest.param(_stop_at(1), "stopped", 1, id="stop-at-batch-1"),
-    pytest.param(_stop_at(10), "stopped", 10, id="stop-mid-sweep"),
+    pytest.param(arm_finished, "done", NUM_IT, id="finished"),
+    pytest.param(arm_diverged, "diverged", 8, id="diverged"),
+    pytest.param(arm_stop_at(1), "stopped", 1, id="stop-at-batch-1"),
+    pytest.param(arm_stop_at(10), "stopped", 10, id="stop-mid-sweep"),
     # set on the last batch: the sweep is already complete, so it counts as done
-    pytest.param(_stop_at(NUM_IT), "done", NUM_IT, id="stop-on-last-batch"),
-    pytest.param(_model_raises(KeyboardInterrupt()), "stopped", 7, id="keyboard-interrupt"),
-    pytest.param(_loss_raises, "failed", 7, id="loss-raises"),
+    pytest.param(arm_stop_at(NUM_IT), "done", NUM_IT, id="stop-on-last-batch"),
+    pytest.param(arm_model_raises(KeyboardInterrupt()), "stopped", 7, id="keyboard-interrupt"),
+    pytest.param(arm_loss_raises, "failed", 7, id="loss-raises"),
     pytest.param(
-        _model_raises(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")),
+        arm_model_raises(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")),
         "failed",
         7,
         id="cuda-oom",
     ),
-    pytest.param(_nan_from(1), "done", NUM_IT, id="nan-from-first-batch"),
-    pytest.param(_nan_from(10), "done", NUM_IT, id="nan-mid-sweep"),
-    pytest.param(_inf_loss, "diverged", 8, id="inf-loss"),
-    pytest.param(_on_batch_raises, "failed", 7, id="on-batch-raises"),
+    pytest.param(arm_nan_from(1), "done", NUM_IT, id="nan-from-first-batch"),
+    pytest.param(arm_nan_from(10), "done", NUM_IT, id="nan-mid-sweep"),
+    pytest.param(arm_inf_loss, "diverged", 8, id="inf-loss"),
+    pytest.param(arm_on_batch_raises, "failed", 7, id="on-batch-raises"),
     # raised at order 30, before the Recorder (50) sees batch 8
-    pytest.param(_learner_callback_raises, "failed", 7, id="learner-callback-raises"),
+    pytest.param(arm_learner_callback_raises, "failed", 7, id="learner-callback-raises"),
 ]
 
 
@@ -210,10 +78,10 @@ def test_fault_leaves_learner_untouched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    setup = _setup(kind, tmp_path)
+    setup = fault_setup(kind, tmp_path)
     kwargs, expected_error = arm(setup)
-    setup.model.armed = setup.loss.armed = setup.user_callback.armed = True
-    files_before = _listing(tmp_path, Path(os.getcwd()))
+    setup.arm()
+    files_before = file_listing(tmp_path, Path(os.getcwd()))
     before = user_state(setup.learn)
     sweep = Sweep(NUM_IT, 1e-4, 1.0)
 
@@ -227,7 +95,7 @@ def test_fault_leaves_learner_untouched(
         assert caught.value.lrwidget_sweep is sweep  # type: ignore[attr-defined]
 
     assert_unchanged(before, setup.learn)
-    assert _listing(tmp_path, Path(os.getcwd())) == files_before
+    assert file_listing(tmp_path, Path(os.getcwd())) == files_before
     assert sweep.status == status
     assert len(sweep) == points
     assert sweep.lrs.tolist() == [1e-4 * (1.0 / 1e-4) ** (i / NUM_IT) for i in range(points)]
@@ -252,7 +120,7 @@ def test_on_batch_exception_reaches_caller_unmodified(tmp_path: Path) -> None:
 
 
 def test_stop_set_before_the_start_runs_no_batch(tmp_path: Path) -> None:
-    setup = _setup("regression", tmp_path)
+    setup = fault_setup("regression", tmp_path)
     setup.model.armed = True
     before = user_state(setup.learn)
     stop = threading.Event()
@@ -356,7 +224,7 @@ def test_bad_input_refused_before_any_batch(
     fragments: list[str],
     tmp_path: Path,
 ) -> None:
-    setup = _setup("digits", tmp_path, warm=False)
+    setup = fault_setup("digits", tmp_path, warm=False)
     setup.model.armed = True
     if mutate is not None:
         mutate(setup.learn)

@@ -1,8 +1,8 @@
 """LRFinderWidget without a kernel: a recording fake comm and replayed sweeps.
 
-Controls are driven as the browser drives them (wire messages to ``widget._handle_msg``);
-assertions are on what the kernel sent: chart arrays, readout, throttling.  No fastai: the
-sweep engine is replaced by a replay that feeds a recorded Sweep batch by batch.
+Controls are found by their DOM classes and driven as the browser drives them (wire messages
+to ``widget._handle_msg``); assertions are on what the kernel sent: chart arrays, readout,
+throttling.  No fastai: ``engine=ReplayEngine(...)`` feeds a recorded Sweep batch by batch.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from types import SimpleNamespace
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,26 +19,25 @@ import pytest
 
 from lrwidget import analyze
 from lrwidget._errors import LRWidgetValueError
+from lrwidget._stream import FULL_STREAM_INTERVAL, MAX_MESSAGES_PER_SECOND, UPDATE_INTERVAL
 from lrwidget.sweep import Sweep
-from lrwidget.widget import (
-    FULL_STREAM_INTERVAL,
-    LIGHT_MESSAGES,
-    MAX_MESSAGES_PER_SECOND,
-    UPDATE_INTERVAL,
-    LRFinderWidget,
-)
+from lrwidget.widget import LRFinderWidget
 from tests.support.comm import (
     CommRecorder,
     SentMessage,
     browser_custom,
     browser_update,
     click,
-    drawn,
     most_in_one_second,
+    points_sent,
+    wait_until,
 )
+from tests.support.controls import control
+from tests.support.engines import ReplayEngine, synthetic_sweep
 
 NUM_IT = 100
 START_LR, END_LR = 1e-7, 10.0
+TIMEOUT = 60.0  # generous: a stuck sweep fails the test instead of hanging it
 
 
 def _curve(count: int = NUM_IT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +79,10 @@ def test_from_sweep_shows_the_engine_suggestions(comm_recorder: CommRecorder, sw
     assert widget.lr == expected.rules["valley"].lr
     assert widget.status == "done"
     # Readout: one row per rule, the exact LR as repr, the marker x.
-    rows = _rows(widget._readout_html.value)
+    rows = _rows(control(widget, "lrw-readout").value)
     assert list(rows) == ["minimum", "steep", "valley", "slide"]
-    assert 'data-points="100"' in widget._readout_html.value
-    assert 'data-status="done"' in widget._readout_html.value
+    assert 'data-points="100"' in control(widget, "lrw-readout").value
+    assert 'data-status="done"' in control(widget, "lrw-readout").value
     for name, result in expected.rules.items():
         if result.lr is None:
             assert rows[name]["data-lr"] == ""
@@ -111,35 +109,40 @@ def test_from_sweep_shows_the_engine_suggestions(comm_recorder: CommRecorder, sw
     np.testing.assert_array_equal(chart.smoothed.y, expected.smoothed.astype(np.float64))
 
 
+DOM_CLASSES = (
+    "lrw-run",
+    "lrw-stop",
+    "lrw-status",
+    "lrw-progress",
+    "lrw-progress-text",
+    "lrw-beta",
+    "lrw-smoothing",
+    "lrw-skip-start",
+    "lrw-skip-end",
+    "lrw-div-enabled",
+    "lrw-div-threshold",
+    "lrw-rules",
+    "lrw-selected",
+    "lrw-readout",
+    "lrw-figure",
+)
+
+
 def test_dom_classes(comm_recorder: CommRecorder, sweep: Sweep) -> None:
+    # The browser tests find every control by its class: each names exactly one widget.
     widget = LRFinderWidget.from_sweep(sweep)
-    classes = {
-        "lrw-root": widget,
-        "lrw-run": widget._run_button,
-        "lrw-stop": widget._stop_button,
-        "lrw-status": widget._status_html,
-        "lrw-progress": widget._progress,
-        "lrw-progress-text": widget._progress_html,
-        "lrw-beta": widget._beta_slider,
-        "lrw-smoothing": widget._smoothing_dropdown,
-        "lrw-skip-start": widget._skip_start_slider,
-        "lrw-skip-end": widget._skip_end_slider,
-        "lrw-div-enabled": widget._div_checkbox,
-        "lrw-div-threshold": widget._div_slider,
-        "lrw-rules": widget._rules_select,
-        "lrw-selected": widget._selected_dropdown,
-        "lrw-readout": widget._readout_html,
-        "lrw-figure": widget._chart.figure,
-    }
-    for name, control in classes.items():
-        assert name in control._dom_classes, name
-    scatters = [mark for mark in widget._chart.figure.marks if type(mark).__name__ == "Scatter"]
+    assert "lrw-root" in widget._dom_classes
+    found = {name: control(widget, name) for name in DOM_CLASSES}  # raises unless exactly one
+    assert len({id(item) for item in found.values()}) == len(DOM_CLASSES)
+    scatters = [
+        mark for mark in control(widget, "lrw-figure").marks if type(mark).__name__ == "Scatter"
+    ]
     small = [mark for mark in scatters if mark.default_size < 30]
     assert small == [widget._chart.raw]
     handles = widget._chart.handles
     assert handles.enable_move and handles.restrict_x
-    assert "100 / 100" in widget._progress_html.value
-    assert "done" in widget._status_html.value
+    assert "100 / 100" in control(widget, "lrw-progress-text").value
+    assert "done" in control(widget, "lrw-status").value
 
 
 def test_minimum_true_point_and_returned_point_are_linked(
@@ -177,11 +180,11 @@ def test_excluded_spans_are_shaded(comm_recorder: CommRecorder, sweep: Sweep) ->
 
 def test_slider_reanalyses_and_updates_in_place(comm_recorder: CommRecorder, sweep: Sweep) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
-    figure_messages = len(comm_recorder.updates(widget._chart.figure))
+    figure_messages = len(comm_recorder.updates(control(widget, "lrw-figure")))
     opened = len(comm_recorder.opened())
     comm_recorder.clear()
 
-    browser_update(widget._beta_slider, value=0.9)
+    browser_update(control(widget, "lrw-beta"), value=0.9)
 
     assert widget.beta == 0.9
     expected = analyze(sweep, beta=0.9)
@@ -192,8 +195,8 @@ def test_slider_reanalyses_and_updates_in_place(comm_recorder: CommRecorder, swe
     assert comm_recorder.updates(widget._chart.raw) == []  # raw data unchanged
     # The figure is not rebuilt: no new widget, nothing sent to the figure itself.
     assert len(comm_recorder.opened()) == 0 and opened > 0
-    assert len(comm_recorder.updates(widget._chart.figure)) == 0 <= figure_messages
-    rows = _rows(_last(comm_recorder, widget._readout_html)["value"])
+    assert len(comm_recorder.updates(control(widget, "lrw-figure"))) == 0 <= figure_messages
+    rows = _rows(_last(comm_recorder, control(widget, "lrw-readout"))["value"])
     assert rows["valley"]["data-lr"] == repr(expected.rules["valley"].lr)
 
 
@@ -202,9 +205,9 @@ def test_every_mark_message_carries_x_and_y_together(
 ) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
     comm_recorder.clear()
-    browser_update(widget._skip_start_slider, value=30)
-    browser_update(widget._rules_select, index=[0, 2])
-    marks = widget._chart.figure.marks
+    browser_update(control(widget, "lrw-skip-start"), value=30)
+    browser_update(control(widget, "lrw-rules"), index=[0, 2])
+    marks = control(widget, "lrw-figure").marks
     for mark in marks:
         for message in comm_recorder.updates(mark):
             # Each mark gets at most one message per redraw, all its changes in it.
@@ -216,33 +219,42 @@ def test_every_mark_message_carries_x_and_y_together(
 def test_trait_moves_control_and_suggestions(comm_recorder: CommRecorder, sweep: Sweep) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
     widget.beta = 0.9
-    assert widget._beta_slider.value == 0.9
-    assert _last(comm_recorder, widget._beta_slider)["value"] == 0.9
+    assert control(widget, "lrw-beta").value == 0.9
+    assert _last(comm_recorder, control(widget, "lrw-beta"))["value"] == 0.9
     assert widget.suggestions == analyze(sweep, beta=0.9).suggestions
     widget.skip_start = 20
     widget.skip_end = 8
-    assert (widget._skip_start_slider.value, widget._skip_end_slider.value) == (20, 8)
+    assert (control(widget, "lrw-skip-start").value, control(widget, "lrw-skip-end").value) == (
+        20,
+        8,
+    )
     assert widget.suggestions == analyze(sweep, beta=0.9, skip_start=20, skip_end=8).suggestions
     widget.smoothing = "centred"
-    assert widget._smoothing_dropdown.value == "centred"
+    assert control(widget, "lrw-smoothing").value == "centred"
     assert widget.analysis.smoothing == "centred"  # type: ignore[union-attr]
     widget.div_threshold = 3.0
-    assert widget._div_checkbox.value is True and widget._div_slider.value == 3.0
-    assert not widget._div_slider.disabled
+    assert (
+        control(widget, "lrw-div-enabled").value is True
+        and control(widget, "lrw-div-threshold").value == 3.0
+    )
+    assert not control(widget, "lrw-div-threshold").disabled
     widget.div_threshold = None
-    assert widget._div_checkbox.value is False and widget._div_slider.disabled
+    assert (
+        control(widget, "lrw-div-enabled").value is False
+        and control(widget, "lrw-div-threshold").disabled
+    )
 
 
 def test_divergence_controls(comm_recorder: CommRecorder, sweep: Sweep) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
     assert widget.div_threshold is None
-    browser_update(widget._div_checkbox, value=True)
-    assert widget.div_threshold == widget._div_slider.value
-    browser_update(widget._div_slider, value=2.5)
+    browser_update(control(widget, "lrw-div-enabled"), value=True)
+    assert widget.div_threshold == control(widget, "lrw-div-threshold").value
+    browser_update(control(widget, "lrw-div-threshold"), value=2.5)
     assert widget.div_threshold == 2.5
     assert widget.suggestions == analyze(sweep, div_threshold=2.5).suggestions
     assert len(widget._chart.divergence_line.y) == 2
-    browser_update(widget._div_checkbox, value=False)
+    browser_update(control(widget, "lrw-div-enabled"), value=False)
     assert widget.div_threshold is None
     assert len(widget._chart.divergence_line.y) == 0
 
@@ -250,13 +262,13 @@ def test_divergence_controls(comm_recorder: CommRecorder, sweep: Sweep) -> None:
 def test_rules_shown_and_selected(comm_recorder: CommRecorder, sweep: Sweep) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
     # Selection widgets sync `index`, not `value`.
-    browser_update(widget._rules_select, index=[2])
+    browser_update(control(widget, "lrw-rules"), index=[2])
     assert widget.shown_rules == ["valley"]
-    assert list(_rows(widget._readout_html.value)) == ["valley"]
+    assert list(_rows(control(widget, "lrw-readout").value)) == ["valley"]
     assert np.asarray(widget._chart.markers.x).size == 2  # one vertical line
     # All rules are still computed: suggestions stay the engine's.
     assert widget.suggestions == analyze(sweep).suggestions
-    browser_update(widget._selected_dropdown, index=0)
+    browser_update(control(widget, "lrw-selected"), index=0)
     assert widget.selected == "minimum"
     minimum = widget.analysis.rules["minimum"].lr  # type: ignore[union-attr]
     assert widget.lr == minimum
@@ -269,9 +281,9 @@ def test_click_on_chart_picks_a_custom_lr(comm_recorder: CommRecorder, sweep: Sw
     browser_update(widget._chart.pick, x=np.array([2.5e-3]), y=np.array([0.4]))
     assert widget.selected == "custom"
     assert widget.lr == pytest.approx(2.5e-3)
-    assert widget._selected_dropdown.value == "custom"
+    assert control(widget, "lrw-selected").value == "custom"
     np.testing.assert_allclose(widget._chart.highlight.x, [2.5e-3, 2.5e-3])
-    assert "custom pick: 2.50e-03" in widget._readout_html.value
+    assert "custom pick: 2.50e-03" in control(widget, "lrw-readout").value
     # A second click: the newest point wins and the kernel puts back a single marker.
     browser_update(widget._chart.pick, x=np.array([2.5e-3, 4e-2]), y=np.array([0.4, 0.5]))
     assert widget.lr == pytest.approx(4e-2)
@@ -289,7 +301,7 @@ def test_dragging_cutoff_handles_moves_sliders(comm_recorder: CommRecorder, swee
         handles, {"event": "drag_end", "point": {"x": target * 1.01, "y": 0.03}, "index": 0}
     )
     assert widget.skip_start in (25, 26)
-    assert widget._skip_start_slider.value == widget.skip_start
+    assert control(widget, "lrw-skip-start").value == widget.skip_start
     assert widget.suggestions == analyze(sweep, skip_start=widget.skip_start).suggestions
     # The kernel snapped the handle and sent the snapped position back.
     assert _last(comm_recorder, handles)["x"][0] != dragged[0]
@@ -299,9 +311,9 @@ def test_dragging_cutoff_handles_moves_sliders(comm_recorder: CommRecorder, swee
         handles, {"event": "drag_end", "point": {"x": end_target, "y": 0.03}, "index": 1}
     )
     assert widget.skip_end == 12
-    assert widget._skip_end_slider.value == 12
+    assert control(widget, "lrw-skip-end").value == 12
     # Slider -> handle.
-    browser_update(widget._skip_start_slider, value=40)
+    browser_update(control(widget, "lrw-skip-start"), value=40)
     assert handles.x[0] == pytest.approx(math.sqrt(sweep.lrs[39] * sweep.lrs[40]))
 
 
@@ -322,17 +334,17 @@ def test_validation_messages(comm_recorder: CommRecorder, sweep: Sweep) -> None:
 
 def test_no_learner_refuses_run_and_apply(comm_recorder: CommRecorder, sweep: Sweep) -> None:
     widget = LRFinderWidget.from_sweep(sweep)
-    assert widget._run_button.disabled
+    assert control(widget, "lrw-run").disabled
     with pytest.raises(RuntimeError, match="no Learner"):
         widget.start()
     with pytest.raises(RuntimeError, match="needs a Learner"):
         widget.apply()
 
 
-def test_apply_sets_learn_lr(comm_recorder: CommRecorder, sweep: Sweep, replay: Any) -> None:
-    widget = replay.widget(sweep)
+def test_apply_sets_learn_lr(comm_recorder: CommRecorder, sweep: Sweep) -> None:
+    widget = ReplayEngine(sweep).widget()
     widget.run()
-    drawn(widget)
+    widget.wait(TIMEOUT, chart=True)
     assert widget.apply() == widget.lr == widget.suggestions.valley
     assert widget.learn.lr == widget.lr
     widget.selected = "custom"
@@ -341,313 +353,282 @@ def test_apply_sets_learn_lr(comm_recorder: CommRecorder, sweep: Sweep, replay: 
 
 
 # --- streaming a replayed sweep -----------------------------------------------------------
-
-
-class Replay:
-    """Stands in for lrwidget._fastai: feeds a recorded sweep batch by batch."""
-
-    def __init__(self) -> None:
-        self.delays: Callable[[int], float] = lambda index: 0.0
-        self.source: Sweep | None = None
-        self.fail_at: int | None = None
-        self.batch_times: list[float] = []
-
-    def widget(self, source: Sweep, **settings: Any) -> LRFinderWidget:
-        self.source = source
-        learner = SimpleNamespace(lr=1e-3)
-        return LRFinderWidget(
-            learner,
-            start_lr=source.start_lr,
-            end_lr=source.end_lr,
-            num_it=source.num_it,
-            **settings,
-        )
-
-    # the engine's interface ----------------------------------------------------------
-    def check_arguments(self, *args: Any) -> None:
-        pass
-
-    def run_sweep(
-        self,
-        learn: Any,
-        start_lr: float,
-        end_lr: float,
-        num_it: int,
-        stop_div: bool,
-        *,
-        on_batch: Callable[[Sweep], object],
-        stop: threading.Event,
-        sweep: Sweep,
-    ) -> Sweep:
-        assert self.source is not None
-        self.batch_times = []
-        try:
-            for index, (lr, loss) in enumerate(
-                zip(self.source.lrs, self.source.losses, strict=True)
-            ):
-                if stop.is_set():
-                    sweep.status = "stopped"
-                    return sweep
-                time.sleep(self.delays(index))
-                if self.fail_at is not None and index == self.fail_at:
-                    raise FloatingPointError(f"loss exploded at batch {index}")
-                sweep.append(float(lr), float(loss))
-                self.batch_times.append(time.perf_counter())
-                on_batch(sweep)
-        except BaseException as error:
-            sweep.status, sweep.error = "failed", f"{type(error).__name__}: {error}"
-            raise
-        sweep.status = "done"
-        return sweep
-
-
-@pytest.fixture
-def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Replay]:
-    engine = Replay()
-    monkeypatch.setattr("lrwidget.widget._engine", lambda: engine)
-    yield engine
+#
+# ReplayEngine (tests/support/engines.py) stands in for fastai.  Where a test must act while
+# the sweep runs, or see the chart catch up before the sweep goes on, the engine holds at a
+# known batch until the test releases it: no assertion depends on the machine's speed.
 
 
 def _raw_messages(recorder: CommRecorder, widget: LRFinderWidget) -> list[SentMessage]:
     return recorder.updates(widget._chart.raw)
 
 
+def _streamed(messages: list[SentMessage]) -> list[SentMessage]:
+    """Messages sent by the sweep's update thread (the final update comes from the sweep's
+    own thread, control redraws from the caller's)."""
+    return [message for message in messages if message.thread == "lrwidget-update"]
+
+
+def _catch_up(recorder: CommRecorder, widget: LRFinderWidget, engine: ReplayEngine) -> None:
+    """At each pause, wait until the chart shows every point recorded, then release."""
+    try:
+        for batch, pause in engine.pauses.items():
+            assert pause.reached.wait(TIMEOUT)
+            wait_until(
+                lambda batch=batch: points_sent(recorder, widget._chart.raw) == batch,
+                f"the chart showing {batch} points while the sweep waits",
+            )
+            pause.release.set()
+    finally:
+        for pause in engine.pauses.values():
+            pause.release.set()
+
+
 def test_fast_stream_is_throttled_with_a_final_update(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
+    comm_recorder: CommRecorder, sweep: Sweep
 ) -> None:
-    replay.delays = lambda index: 0.002  # 500 batches/s
-    widget = replay.widget(sweep)
+    # 500 batches/s, held twice so that at least two streamed updates go out.
+    engine = ReplayEngine(sweep, delay=0.002, pause_at=(30, 60))
+    widget = engine.widget()
     comm_recorder.clear()
     began = time.perf_counter()
-    suggestions = widget.run()
-    drawn(widget)
+    widget.start()
+    _catch_up(comm_recorder, widget, engine)
+    widget.wait(TIMEOUT, chart=True)
     duration = time.perf_counter() - began
-    assert suggestions == analyze(widget.sweep).suggestions  # type: ignore[arg-type]
+    assert widget.suggestions == analyze(widget.sweep).suggestions  # type: ignore[arg-type]
     raw = _raw_messages(comm_recorder, widget)
     # Never more than 20 per second, whatever the batch speed: streamed updates at least
     # UPDATE_INTERVAL apart; the final one may follow sooner if the second still has room.
-    times = [message.time for message in raw]
-    gaps = np.diff(times[:-1])
-    assert len(gaps) and gaps.min() >= UPDATE_INTERVAL * 0.95, gaps.min()
-    assert max(np.searchsorted(times, t + 1.0) - i for i, t in enumerate(times)) <= 20
+    streamed = [message.time for message in _streamed(raw)]
+    assert len(streamed) >= 2
+    assert np.diff(streamed).min() >= UPDATE_INTERVAL * 0.95
+    assert most_in_one_second([message.time for message in raw]) <= MAX_MESSAGES_PER_SECOND
     assert len(raw) <= duration / UPDATE_INTERVAL + 2
     # x and y of a mark always in one message; the final update holds every point.
     assert all(message.keys == {"x", "y"} for message in raw)
     assert len(raw[-1].state["x"]) == len(sweep) == 100
-    assert widget.updates_sent >= len(raw)
-    assert _rows(widget._readout_html.value)
-    assert 'data-status="done"' in widget._readout_html.value
-    assert "100 / 100" in widget._progress_html.value
-    assert "done" in widget._status_html.value
-    # Streaming updates come from the sweep's update thread (the final one from the worker).
+    readout = control(widget, "lrw-readout").value
+    assert _rows(readout)
+    assert 'data-status="done"' in readout
+    assert "100 / 100" in control(widget, "lrw-progress-text").value
+    assert "done" in control(widget, "lrw-status").value
+    # Streaming updates come from the sweep's update thread, the final one from its worker.
     assert {message.thread for message in raw} <= {"lrwidget-sweep", "lrwidget-update"}
 
 
 def test_streaming_keeps_every_second_within_the_message_budget(
-    comm_recorder: CommRecorder, replay: Replay
+    comm_recorder: CommRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 3,000 batches of about 1 ms: several full updates, light ones between, and a final one
-    # that must wait for room.  Every comm message counts, whatever widget it updates.
+    # 3,000 batches of about 1 ms: light updates, full ones between, and a final one that
+    # must wait for room.  Every comm message counts, whatever widget it updates.  The sweep
+    # holds at batch 1,000 until the chart caught up; there the test waits as long as a full
+    # update is due after (FULL_STREAM_INTERVAL), so the next streamed update is a full one,
+    # and at batch 2,000 until that full update was sent.
     count = 3_000
-    lrs = START_LR * (END_LR / START_LR) ** (np.arange(count) / count)
-    position = np.log10(lrs)
-    losses = 1.5 - 0.8 / (1 + np.exp(-2 * (position + 4))) + 0.05 * np.exp(2 * (position + 1))
-    losses += np.random.default_rng(0).normal(0, 0.03, count)
-    source = Sweep.from_arrays(lrs, losses, num_it=count, start_lr=START_LR, end_lr=END_LR)
-    replay.delays = lambda index: 0.001
-    widget = replay.widget(source)
+    source = synthetic_sweep(count, START_LR, END_LR)
+    engine = ReplayEngine(source, delay=0.001, pause_at=(1_000, 2_000))
+    widget = engine.widget()
+    readout_html = control(widget, "lrw-readout")
     comm_recorder.clear()
-    began = time.perf_counter()
-    widget.run()
-    drawn(widget)
-    duration = time.perf_counter() - began
+    widget.start()
+    try:
+        first, second = engine.pauses[1_000], engine.pauses[2_000]
+        assert first.reached.wait(TIMEOUT)
+        wait_until(
+            lambda: points_sent(comm_recorder, widget._chart.raw) == 1_000,
+            "a streamed update of the first 1,000 points",
+        )
+        time.sleep(FULL_STREAM_INTERVAL)  # at least this long: the next update is a full one
+        first.release.set()
+        assert second.reached.wait(TIMEOUT)
+        wait_until(
+            lambda: bool(_streamed(comm_recorder.updates(readout_html))),
+            "a streamed full update (with the readout)",
+        )
+    finally:
+        for pause in engine.pauses.values():
+            pause.release.set()
+    widget.wait(TIMEOUT, chart=True)
     messages = comm_recorder.snapshot()
     assert most_in_one_second([message.time for message in messages]) <= MAX_MESSAGES_PER_SECOND
-    # It streamed (light and full updates), not only a final update ...
+    # It streamed light updates (the points, the line and the bar) and full ones ...
     raw = _raw_messages(comm_recorder, widget)
-    readouts = comm_recorder.updates(widget._readout_html)
-    assert len(raw) >= 2 * duration, (len(raw), duration)
-    assert len(readouts) >= duration / (FULL_STREAM_INTERVAL + 1.5), (len(readouts), duration)
-    # ... light updates moved only the points, the line and the bar ...
-    bar = comm_recorder.updates(widget._progress)
+    streamed_readouts = _streamed(comm_recorder.updates(readout_html))
+    assert len(_streamed(raw)) > len(streamed_readouts) >= 1
+    bar = comm_recorder.updates(control(widget, "lrw-progress"))
     assert len(bar) >= len(raw) - 1
     # ... and the final update holds every point, the readout and the status.
     assert len(raw[-1].state["x"]) == count
-    assert f'data-points="{count}"' in widget._readout_html.value
-    assert 'data-status="done"' in widget._readout_html.value
+    assert f'data-points="{count}"' in readout_html.value
+    assert 'data-status="done"' in readout_html.value
     assert widget.suggestions == analyze(source).suggestions
-    assert "done" in widget._status_html.value
-    assert widget._progress.value == count and widget._progress.bar_style == "success"
+    assert "done" in control(widget, "lrw-status").value
+    progress = control(widget, "lrw-progress")
+    assert progress.value == count and progress.bar_style == "success"
 
 
-def test_run_returns_when_the_sweep_ends_and_the_final_update_follows(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
+def test_wait_returns_when_the_sweep_ends_and_the_final_update_follows(
+    comm_recorder: CommRecorder, sweep: Sweep
 ) -> None:
-    # Redrawing for the start costs a dozen messages; a sweep this short ends well within
-    # the second, so the final update (another dozen) must wait for room.  run() does not
-    # wait with it: its result is final when the sweep ends.
-    widget = replay.widget(sweep)
+    # wait() (and so run(), which is start() then wait()) returns when the sweep's result is
+    # final; the chart's final update follows, at once or (when the last second carried its
+    # share of messages) up to about a second later.  Every message sent after the sweep
+    # ended is held back here until wait() has returned: wait() must not be waiting for them.
+    # The sweep holds at its first batch until start() has returned.
+    engine = ReplayEngine(sweep, pause_at=0)
+    widget = engine.widget()
+    release = threading.Event()
+
+    def hold_after_the_end(kind: str) -> None:
+        if engine.finished.is_set() and threading.current_thread() is not threading.main_thread():
+            release.wait(TIMEOUT)
+
+    threads_before = set(threading.enumerate())
     comm_recorder.clear()
-    began = time.perf_counter()
-    suggestions = widget.run()
-    returned = time.perf_counter()
-    assert suggestions == analyze(sweep).suggestions
-    assert not widget.running and widget.status == "done"
-    drawn(widget)
+    comm_recorder.on_send = hold_after_the_end
+    try:
+        widget.start()
+        engine.pauses[0].release.set()
+        assert widget.wait(TIMEOUT) is widget.sweep
+        assert widget.suggestions == analyze(sweep).suggestions
+        assert not widget.running and widget.status == "done"
+        with pytest.raises(TimeoutError):  # the final update is still held back
+            widget.wait(timeout=0, chart=True)
+        updaters = [
+            thread
+            for thread in threading.enumerate()
+            if thread.name == "lrwidget-update" and thread not in threads_before
+        ]
+    finally:
+        engine.pauses[0].release.set()
+        release.set()
+        comm_recorder.on_send = None
+    widget.wait(TIMEOUT, chart=True)
     times = [message.time for message in comm_recorder.snapshot()]
-    assert times[0] < returned < times[-1]
-    assert times[-1] - began < 1.5
-    # The sweep's update thread ended with it.
-    assert widget._update_thread is not None
-    widget._update_thread.join(timeout=5)
-    assert not widget._update_thread.is_alive()
     assert most_in_one_second(times) <= MAX_MESSAGES_PER_SECOND
-    assert 'data-status="done"' in widget._readout_html.value
+    assert 'data-status="done"' in control(widget, "lrw-readout").value
     assert len(_last(comm_recorder, widget._chart.raw)["x"]) == len(sweep)
-
-
-def test_room_in_the_message_budget(replay: Replay, sweep: Sweep) -> None:
-    widget = replay.widget(sweep)
-    widget._sent_log.clear()
-    now = time.perf_counter() + 10  # in the future: nothing ages out while the test runs
-    room = widget._room_at
-    assert room(MAX_MESSAGES_PER_SECOND, now) == now  # nothing sent in the last second
-    widget._sent_log.extend([(now - 0.9, 12), (now - 0.5, 3), (now - 0.2, 3)])  # 18 in (now-1, now]
-    assert room(2, now) == now
-    assert room(LIGHT_MESSAGES, now) == pytest.approx(now + 0.101)  # once the 12 are 1 s old
-    assert room(15, now) == pytest.approx(now + 0.501)  # 12 and the first 3 must age out
-    assert room(25, now) == pytest.approx(now + 0.801)  # more than the budget: an empty second
-    assert room(LIGHT_MESSAGES, now + 0.2) == now + 0.2  # the 12 are out of that second
+    # The sweep's update thread ended with it.
+    for thread in updaters:
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
 
 
 def test_a_throttled_point_is_sent_without_waiting_for_the_next_batch(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay, monkeypatch: pytest.MonkeyPatch
+    comm_recorder: CommRecorder, sweep: Sweep
 ) -> None:
-    # Bursts of fast batches (throttled) followed by slow ones: the update thread must
-    # send each throttled batch without waiting for the next slow batch.  (How soon, in
-    # milliseconds, is measured by benchmarks/bench_streaming.py, not asserted here: wall
-    # times on a loaded CI machine are not a test.)  The message budget, which may hold an
-    # update back for up to a second, is lifted here: it has its own test.
-    monkeypatch.setattr("lrwidget.widget.MAX_MESSAGES_PER_SECOND", 10_000)
+    # Bursts of fast batches (throttled), each followed by a batch that does not come until
+    # released: the update thread must send the points of each burst without waiting for the
+    # next batch.  (How soon, in milliseconds, is measured by benchmarks/bench_streaming.py,
+    # not asserted here.)
     short = Sweep.from_arrays(
         sweep.lrs[:24], sweep.losses[:24], num_it=NUM_IT, start_lr=START_LR, end_lr=END_LR
     )
-    replay.delays = lambda index: 0.3 if index % 6 == 0 else 0.001
-    widget = replay.widget(short)
+    engine = ReplayEngine(short, delay=0.001, pause_at=(6, 12, 18))
+    widget = engine.widget()
     comm_recorder.clear()
-    widget.run()
-    drawn(widget)
-    raw = [
-        (message.time, len(message.state["x"])) for message in _raw_messages(comm_recorder, widget)
-    ]
-    times = replay.batch_times
-    checked = 0
-    for index, batch_time in enumerate(times):
-        shown = [sent for sent, count in raw if count >= index + 1 and sent >= batch_time - 1e-3]
-        assert shown, f"batch {index} never reached the chart"
-        following = times[index + 1] if index + 1 < len(times) else None
-        if following is not None and following - batch_time > 0.2:
-            assert shown[0] < following, f"batch {index} waited for the next batch"
-            checked += 1
-    assert checked >= 3
-
-
-def test_controls_stay_live_while_streaming(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
-) -> None:
-    replay.delays = lambda index: 0.01
-    widget = replay.widget(sweep)
     widget.start()
-    deadline = time.perf_counter() + 5
-    while (widget.sweep is None or len(widget.sweep) < 40) and time.perf_counter() < deadline:
-        time.sleep(0.005)
-    browser_update(widget._beta_slider, value=0.9)
-    partial = widget.analysis
-    assert partial is not None and 40 <= partial.sweep_length < 100
-    assert widget.running and widget.status == "running"
-    assert "running" in widget._status_html.value
-    # A second Run is refused, clearly, from the button and from code.
-    click(widget._run_button)
-    assert "already running" in widget._status_html.value
-    with pytest.raises(RuntimeError, match="already running"):
-        widget.start()
-    widget.wait(timeout=10)
-    drawn(widget)
+    _catch_up(comm_recorder, widget, engine)
+    widget.wait(TIMEOUT, chart=True)
+    assert points_sent(comm_recorder, widget._chart.raw) == 24
+
+
+def test_controls_stay_live_while_streaming(comm_recorder: CommRecorder, sweep: Sweep) -> None:
+    engine = ReplayEngine(sweep, delay=0.01, pause_at=40)
+    widget = engine.widget()
+    widget.start()
+    pause = engine.pauses[40]
+    try:
+        assert pause.reached.wait(TIMEOUT)  # the sweep is running, 40 points recorded
+        browser_update(control(widget, "lrw-beta"), value=0.9)
+        partial = widget.analysis
+        assert partial is not None and partial.sweep_length == 40
+        assert widget.running and widget.status == "running"
+        assert "running" in control(widget, "lrw-status").value
+        # A second Run is refused, clearly, from the button and from code.
+        click(control(widget, "lrw-run"))
+        assert "Run refused" in control(widget, "lrw-status").value
+        with pytest.raises(RuntimeError, match="Run refused"):
+            widget.start()
+    finally:
+        pause.release.set()
+    widget.wait(TIMEOUT, chart=True)
     assert widget.suggestions == analyze(widget.sweep, beta=0.9).suggestions  # type: ignore[arg-type]
 
 
 def test_stop_keeps_the_points_and_run_again_starts_fresh(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
+    comm_recorder: CommRecorder, sweep: Sweep
 ) -> None:
-    replay.delays = lambda index: 0.01
-    widget = replay.widget(sweep)
-    click(widget._run_button)
-    deadline = time.perf_counter() + 5
-    while (widget.sweep is None or len(widget.sweep) < 10) and time.perf_counter() < deadline:
-        time.sleep(0.005)
-    click(widget._stop_button)
-    first = widget.wait(timeout=5)
-    drawn(widget)
-    assert first is not None and first.status == "stopped" and 10 <= len(first) < 100
-    assert "stopped" in widget._status_html.value
-    assert f'data-points="{len(first)}"' in widget._readout_html.value
+    engine = ReplayEngine(sweep, delay=0.01, pause_at=10)
+    widget = engine.widget()
+    click(control(widget, "lrw-run"))
+    pause = engine.pauses[10]
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        click(control(widget, "lrw-stop"))
+    finally:
+        pause.release.set()
+    first = widget.wait(TIMEOUT, chart=True)
+    # The batch in flight when Stop was pressed is kept, and no other.
+    assert first is not None and first.status == "stopped" and len(first) == 11
+    assert "stopped" in control(widget, "lrw-status").value
+    assert f'data-points="{len(first)}"' in control(widget, "lrw-readout").value
     # Controls still work on the stopped sweep.
-    browser_update(widget._skip_end_slider, value=2)
+    browser_update(control(widget, "lrw-skip-end"), value=2)
     assert widget.analysis is not None
-    replay.delays = lambda index: 0.0
+    engine.delay = 0.0
     widget.run()
-    drawn(widget)
+    widget.wait(TIMEOUT, chart=True)
     assert widget.sweep is not first and len(widget.sweep) == 100  # type: ignore[arg-type]
 
 
-def test_worker_exception_is_shown_and_reraised(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay
-) -> None:
-    replay.fail_at = 30
-    widget = replay.widget(sweep)
+def test_worker_exception_is_shown_and_reraised(comm_recorder: CommRecorder, sweep: Sweep) -> None:
+    widget = ReplayEngine(sweep, fail_at=30).widget()
     widget.start()
     with pytest.raises(FloatingPointError, match="exploded at batch 30"):
-        widget.wait(timeout=5)
-    drawn(widget)
+        widget.wait(TIMEOUT, chart=True)
     assert widget.status == "failed"
-    assert "failed" in widget._status_html.value
-    assert "FloatingPointError: loss exploded at batch 30" in widget._status_html.value
-    assert 'data-points="30"' in widget._readout_html.value
+    status = control(widget, "lrw-status").value
+    assert "failed" in status
+    assert "FloatingPointError: loss exploded at batch 30" in status
+    assert 'data-points="30"' in control(widget, "lrw-readout").value
     with pytest.raises(FloatingPointError):
         widget.wait()
 
 
-def test_exception_in_a_redraw_is_not_lost(
-    comm_recorder: CommRecorder, sweep: Sweep, replay: Replay, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    widget = replay.widget(sweep)
-    calls = {"count": 0}
-    original = widget._chart.send
+def test_exception_in_a_redraw_is_not_lost(comm_recorder: CommRecorder, sweep: Sweep) -> None:
+    # The final update fails after the sweep ended (here: sending it fails): wait() raises
+    # it, again at every call, and the status line says so at the next redraw.  The sweep
+    # holds at its first batch until start() has returned and the failure is armed.
+    engine = ReplayEngine(sweep, pause_at=0)
+    widget = engine.widget()
 
-    def broken(pending: Any) -> int:
-        calls["count"] += 1
-        if calls["count"] > 1:
+    def broken(kind: str) -> None:
+        if kind == "update" and engine.finished.is_set():
             raise OverflowError("cannot draw")
-        return original(pending)
 
-    monkeypatch.setattr(widget._chart, "send", broken)
-    # The final update fails after the sweep ended: the next wait() raises it, and the
-    # status line says so at the next redraw.
-    widget.run()
-    drawn(widget)
+    try:
+        widget.start()
+        comm_recorder.on_send = broken
+    finally:
+        engine.pauses[0].release.set()
+    with pytest.raises(OverflowError, match="cannot draw"):
+        widget.wait(TIMEOUT, chart=True)
     with pytest.raises(OverflowError, match="cannot draw"):
         widget.wait()
-    monkeypatch.setattr(widget._chart, "send", original)
+    comm_recorder.on_send = None
     widget.beta = 0.9
-    status = widget._status_html.value
+    status = control(widget, "lrw-status").value
     assert "error while drawing: OverflowError(&#x27;cannot draw&#x27;)" in status
 
 
-def test_constructor_validates_before_anything_runs(replay: Replay, sweep: Sweep) -> None:
+def test_constructor_validates_before_anything_runs(sweep: Sweep) -> None:
+    engine = ReplayEngine(sweep)
     with pytest.raises(LRWidgetValueError, match="beta"):
-        replay.widget(sweep, beta=2.0)
+        engine.widget(beta=2.0)
     with pytest.raises(LRWidgetValueError, match="methods"):
-        replay.widget(sweep, methods=())  # type: ignore[call-arg]
+        engine.widget(methods=())
 
 
 def test_settings_are_passed_to_analyze(comm_recorder: CommRecorder, sweep: Sweep) -> None:
@@ -664,4 +645,4 @@ def test_settings_are_passed_to_analyze(comm_recorder: CommRecorder, sweep: Swee
     custom: Sequence[Any] = ("valley", "minimum")
     widget = LRFinderWidget.from_sweep(sweep, methods=custom)
     assert widget.suggestions == analyze(sweep, methods=custom).suggestions
-    assert list(_rows(widget._readout_html.value)) == ["valley", "minimum"]
+    assert list(_rows(control(widget, "lrw-readout").value)) == ["valley", "minimum"]

@@ -7,30 +7,25 @@ Every Learner gets ``path=tmp_path`` so nothing fastai writes lands in the repos
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from fastai.callback.core import Callback
 from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.test_utils import RegModel, synth_learner
 from fastai.torch_core import set_seed
 
 from lrwidget._errors import LRWidgetValueError
 from lrwidget.widget import LRFinderWidget
-from tests.support.comm import CommRecorder, drawn
+from tests.support.comm import CommRecorder
+from tests.support.controls import control
+from tests.support.faults import PauseAt
 from tests.support.learners import synth_regression_learner
 
 pytestmark = pytest.mark.fastai
 
-
-class _SlowBatches(Callback):
-    """Makes each batch take a few milliseconds, so a test can act mid-sweep."""
-
-    def after_batch(self) -> None:
-        time.sleep(0.004)
+TIMEOUT = 60.0  # generous: a stuck sweep fails the test instead of hanging it
 
 
 class _FailingModel(RegModel):
@@ -51,23 +46,13 @@ def _weights(learn: Any) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in learn.model.state_dict().items()}
 
 
-def _wait_for_points(widget: LRFinderWidget, count: int, timeout: float = 10.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        sweep = widget.sweep
-        if sweep is not None and len(sweep) >= count:
-            return
-        time.sleep(0.002)
-    raise AssertionError(f"the sweep never reached {count} points")
-
-
 def test_default_suggestions_equal_fastai_lr_find(tmp_path: Path) -> None:
     reference = synth_regression_learner(0, tmp_path / "fastai")
     expected = reference.lr_find(suggest_funcs=(minimum, steep, valley, slide), show_plot=False)
     learn = synth_regression_learner(0, tmp_path / "widget")
     widget = LRFinderWidget(learn)
     suggestions = widget.run()
-    drawn(widget)
+    widget.wait(TIMEOUT, chart=True)
     assert suggestions._fields == expected._fields
     assert tuple(suggestions) == tuple(expected)
     assert widget.suggestions == suggestions
@@ -80,21 +65,23 @@ def test_stop_mid_sweep_keeps_points_and_restores_the_learner(
     comm_recorder: CommRecorder, tmp_path: Path
 ) -> None:
     learn = synth_regression_learner(1, tmp_path)
-    learn.add_cb(_SlowBatches())
+    pause = PauseAt(5)  # holds the sweep on its 5th batch until released
+    learn.add_cb(pause)
     before, lr_before = _weights(learn), learn.lr
     widget = LRFinderWidget(learn)
     widget.start()  # returns at once
-    assert widget.running
-    _wait_for_points(widget, 5)
-    stopped_at = time.perf_counter()
-    widget.stop()
-    sweep = widget.wait(timeout=10)
-    drawn(widget)
-    assert time.perf_counter() - stopped_at < 2.0
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        assert widget.running
+        widget.stop()
+    finally:
+        pause.release.set()
+    sweep = widget.wait(TIMEOUT, chart=True)
+    # Stop ends the sweep within one batch: the batch in flight is kept, and no other.
     assert sweep is not None and sweep.status == "stopped"
-    assert 5 <= len(sweep) < 100
-    assert "stopped" in widget._status_html.value
-    assert f'data-points="{len(sweep)}"' in widget._readout_html.value
+    assert len(sweep) == 5
+    assert "stopped" in control(widget, "lrw-status").value
+    assert f'data-points="{len(sweep)}"' in control(widget, "lrw-readout").value
     after = _weights(learn)
     assert all(torch.equal(before[name], after[name]) for name in before)
     assert learn.lr == lr_before
@@ -106,17 +93,20 @@ def test_stop_mid_sweep_keeps_points_and_restores_the_learner(
 
 def test_second_run_refused_then_a_fresh_sweep(comm_recorder: CommRecorder, tmp_path: Path) -> None:
     learn = synth_regression_learner(2, tmp_path)
-    learn.add_cb(_SlowBatches())
+    pause = PauseAt(3)
+    learn.add_cb(pause)
     widget = LRFinderWidget(learn, num_it=40)
     widget.start()
-    with pytest.raises(RuntimeError, match="already running"):
-        widget.start()
-    first = widget.wait(timeout=20)
-    drawn(widget)
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        with pytest.raises(RuntimeError, match="Run refused"):
+            widget.start()
+    finally:
+        pause.release.set()
+    first = widget.wait(TIMEOUT, chart=True)
     assert first is not None and first.finished
-    widget.start()
-    second = widget.wait(timeout=20)
-    drawn(widget)
+    widget.start()  # the pause is released for good: this sweep runs through
+    second = widget.wait(TIMEOUT, chart=True)
     assert second is not first and second is not None
     assert len(second) == len(first)
     assert list(second.lrs) == list(first.lrs)
@@ -129,12 +119,11 @@ def test_exception_in_the_model_surfaces(comm_recorder: CommRecorder, tmp_path: 
     widget = LRFinderWidget(learn)
     widget.start()
     with pytest.raises(FloatingPointError, match="blew up on batch 30"):
-        widget.wait(timeout=20)
-    drawn(widget)
+        widget.wait(TIMEOUT, chart=True)
     assert widget.status == "failed"
-    status = widget._status_html.value
+    status = control(widget, "lrw-status").value
     assert "failed" in status and "FloatingPointError: the model blew up on batch 30" in status
-    assert 'data-status="failed"' in widget._readout_html.value
+    assert 'data-status="failed"' in control(widget, "lrw-readout").value
     after = _weights(learn)
     assert all(torch.equal(before[name], after[name]) for name in before)
 
@@ -143,7 +132,7 @@ def test_apply_sets_the_learners_lr(tmp_path: Path) -> None:
     learn = synth_regression_learner(4, tmp_path)
     widget = LRFinderWidget(learn, num_it=50)
     widget.run()
-    drawn(widget)
+    widget.wait(TIMEOUT, chart=True)
     lr = widget.apply()
     assert learn.lr == lr == widget.suggestions.valley
 

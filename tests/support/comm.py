@@ -1,49 +1,78 @@
-"""A recording fake comm: widget tests without a kernel (DESIGN §4).
+"""A recording comm: widgets without a kernel, for the tests and the benchmarks.
 
-Install it with the ``comm_recorder`` fixture (or ``CommRecorder.install(monkeypatch)``):
-every widget created afterwards gets a :class:`RecordingComm` that records what the kernel
-would send to the browser — with a timestamp and the thread it came from — and browser events
-are fed back as wire messages to ``widget._handle_msg`` (:func:`browser_update`,
-:func:`browser_custom`, :func:`click`).
+Every widget created while a :class:`CommRecorder` is installed gets a :class:`RecordingComm`
+that records what the kernel would send to the browser, with a timestamp and the thread it
+came from.  Browser events are fed back as wire messages to ``widget._handle_msg``
+(:func:`browser_update`, :func:`browser_custom`, :func:`click`), as the front end sends them.
+
+In a test, the ``comm_recorder`` fixture (``tests/conftest.py``) installs one::
 
     def test_slider(comm_recorder):
         widget = SomeWidget()
         browser_update(widget.slider, value=0.5)
         assert comm_recorder.updates(widget.chart_mark)[-1].state["y"] ...
+
+A benchmark installs one for a block, and asks it to encode every message as the kernel
+would (so the widget pays that cost) and, for memory measurements, to keep nothing::
+
+    recorder = CommRecorder(encode=True, keep=False)
+    with recorder.installed():
+        widget.run()
+    print(recorder.count, recorder.total_bytes)
+
+:func:`decode_state` is the one decoder of what was sent: binary buffers put back at their
+``buffer_paths``, bqplot's arrays turned into numpy arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import comm
 import numpy as np
-import pytest
+
+if TYPE_CHECKING:  # pytest is not imported at run time: the benchmarks use this module too
+    import pytest
+
+__all__ = [
+    "CommRecorder",
+    "RecordingComm",
+    "SentMessage",
+    "browser_custom",
+    "browser_update",
+    "click",
+    "decode_state",
+    "most_in_one_second",
+    "points_sent",
+    "wait_until",
+]
+
+WAIT_TIMEOUT = 60.0  # generous: only turns a hang into a failure, never a speed into one
 
 
 @dataclass
 class SentMessage:
     """One kernel -> browser message on a widget's comm."""
 
+    index: int  # its position among every message the recorder saw since the last clear()
     comm_id: str
     kind: str  # "open", "update", "custom", "echo_update", "close"
     data: dict[str, Any]
-    buffers: list[Any]
-    time: float
-    thread: str
+    buffers: list[bytes]
+    time: float  # time.perf_counter() when it was sent
+    thread: str  # the name of the thread that sent it
+    nbytes: int = 0  # JSON + binary buffer bytes, when the recorder encodes; else 0
+    frame: int = -1  # the value of CommRecorder.frame when it was sent
 
     @property
     def state(self) -> dict[str, Any]:
         """The state carried, with binary buffers put back and bqplot arrays decoded."""
-        state = dict(self.data.get("state", {}))
-        for path, buffer in zip(self.data.get("buffer_paths", []), self.buffers, strict=False):
-            _put(state, path, buffer)
-        return {key: _decode(value) for key, value in state.items()}
+        return decode_state(self.data, self.buffers)
 
     @property
     def keys(self) -> set[str]:
@@ -51,15 +80,22 @@ class SentMessage:
         return set(self.data.get("state", {}))
 
 
-def _put(state: dict[str, Any], path: list[Any], buffer: Any) -> None:
-    target: Any = state
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = buffer
+def decode_state(data: dict[str, Any], buffers: Sequence[Any]) -> dict[str, Any]:
+    """A message's widget state: buffers put back at their ``buffer_paths``, arrays decoded.
+
+    bqplot sends an array as ``{"value": <buffer>, "dtype": ..., "shape": ...}`` (or with a
+    plain list as the value); each comes back as a numpy array.
+    """
+    state: dict[str, Any] = dict(data.get("state", {}))
+    for path, buffer in zip(data.get("buffer_paths", []), buffers, strict=False):
+        target: Any = state
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = buffer
+    return {key: _decode(value) for key, value in state.items()}
 
 
 def _decode(value: Any) -> Any:
-    """bqplot's array serialisation ({'value': buffer, 'dtype', 'shape'}) -> numpy array."""
     if isinstance(value, dict) and {"value", "dtype", "shape"} <= set(value):
         raw = value["value"]
         if isinstance(raw, list):
@@ -68,6 +104,19 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return [_decode(item) for item in value]
     return value
+
+
+def _kernel_packer() -> Callable[[Any], bytes]:
+    """What jupyter_client's Session does to every message it sends."""
+    try:
+        from jupyter_client.session import json_packer
+    except ImportError:  # pragma: no cover - jupyter_client comes with ipykernel
+        import json
+
+        def json_packer(obj: Any) -> bytes:
+            return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).encode()
+
+    return json_packer
 
 
 class RecordingComm:
@@ -79,7 +128,7 @@ class RecordingComm:
         self.recorder = recorder
         self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
         self.target_name = kwargs.get("target_name", "jupyter.widget")
-        self._callback: Any = None
+        self.callback: Any = None
         recorder._record(self.comm_id, "open", kwargs.get("data") or {}, kwargs.get("buffers"))
 
     def send(
@@ -92,7 +141,7 @@ class RecordingComm:
         self.recorder._record(self.comm_id, str(data.get("method", "?")), data, buffers)
 
     def on_msg(self, callback: Any) -> None:
-        self._callback = callback
+        self.callback = callback
 
     def on_close(self, callback: Any) -> None:
         pass
@@ -106,52 +155,112 @@ class RecordingComm:
 
 @dataclass
 class CommRecorder:
-    """All messages sent on recording comms, in order (thread-safe)."""
+    """Every kernel -> browser widget message sent on recording comms, in order (thread-safe).
 
+    ``encode=True`` JSON-encodes each message with jupyter_client's own packer and copies its
+    binary buffers, so the widget pays what it pays in a real kernel (minus the socket), and
+    ``nbytes`` / ``total_bytes`` count the bytes.  ``keep=False`` keeps only the counters
+    (for memory measurements: a kernel keeps nothing).  ``frame`` is a label the caller may
+    set; every message records the value current when it was sent.  ``on_send``, when
+    set, is called with each message's kind on the sending thread before it is recorded: a
+    test may block it there to hold a thread's messages back (and so prove an ordering).
+    """
+
+    encode: bool = False
+    keep: bool = True
     messages: list[SentMessage] = field(default_factory=list)
+    frame: int = -1
+    count: int = 0
+    total_bytes: int = 0
+    on_send: Callable[[str], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pack: Callable[[Any], bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if self.encode and self._pack is None:
+            self._pack = _kernel_packer()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> CommRecorder:
-        monkeypatch.setattr(
-            comm, "create_comm", lambda *args, **kwargs: RecordingComm(self, **kwargs)
-        )
+        """Route every widget created until the test ends to this recorder."""
+        import comm
+
+        monkeypatch.setattr(comm, "create_comm", self._create_comm)
         return self
 
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[CommRecorder]:
+        """Route every widget created inside the block to this recorder."""
+        import comm
+
+        original = comm.create_comm
+        comm.create_comm = self._create_comm
+        try:
+            yield self
+        finally:
+            comm.create_comm = original
+
+    def _create_comm(self, *args: Any, **kwargs: Any) -> RecordingComm:
+        return RecordingComm(self, **kwargs)
+
     def _record(self, comm_id: str, kind: str, data: dict[str, Any], buffers: Any) -> None:
-        message = SentMessage(
-            comm_id,
-            kind,
-            data,
-            list(buffers or []),
-            time.perf_counter(),
-            threading.current_thread().name,
-        )
+        if self.on_send is not None:
+            self.on_send(kind)
+        copied = [bytes(buffer) for buffer in buffers or []]
+        nbytes = 0
+        if self._pack is not None:
+            payload = self._pack({"comm_id": comm_id, "data": data})
+            nbytes = len(payload) + sum(len(buffer) for buffer in copied)
+        now = time.perf_counter()
+        thread = threading.current_thread().name
         with self._lock:
-            self.messages.append(message)
+            self.count += 1
+            self.total_bytes += nbytes
+            if self.keep:
+                self.messages.append(
+                    SentMessage(
+                        self.count - 1, comm_id, kind, data, copied, now, thread, nbytes, self.frame
+                    )
+                )
 
     def snapshot(self) -> list[SentMessage]:
+        """The messages recorded so far (a copy of the list)."""
         with self._lock:
             return list(self.messages)
 
     def clear(self) -> None:
+        """Forget every message and reset the counters."""
         with self._lock:
             self.messages.clear()
+            self.count = 0
+            self.total_bytes = 0
 
-    def sent_to(self, widget: Any, kind: str | None = "update") -> list[SentMessage]:
-        """Messages on ``widget``'s comm (updates by default)."""
+    def sent_to(
+        self, widget: Any, kind: str | None = "update", since: int = 0
+    ) -> list[SentMessage]:
+        """Messages on ``widget``'s comm (updates by default; every kind with ``kind=None``),
+        from message ``index`` ``since`` on."""
+        comm_id = widget.comm.comm_id
         return [
             message
             for message in self.snapshot()
-            if message.comm_id == widget.comm.comm_id and (kind is None or message.kind == kind)
+            if message.index >= since
+            and message.comm_id == comm_id
+            and (kind is None or message.kind == kind)
         ]
 
-    updates = sent_to
+    def updates(self, widget: Any, since: int = 0) -> list[SentMessage]:
+        """State updates sent on ``widget``'s comm, from message ``index`` ``since`` on."""
+        return self.sent_to(widget, "update", since)
 
     def opened(self) -> list[SentMessage]:
+        """The comm-open messages (one per widget created)."""
         return [message for message in self.snapshot() if message.kind == "open"]
 
     def __iter__(self) -> Iterator[SentMessage]:
         return iter(self.snapshot())
+
+
+# --- the browser's side ---------------------------------------------------------------------
 
 
 def _wire(data: dict[str, Any], buffers: list[Any] | None = None) -> dict[str, Any]:
@@ -187,20 +296,32 @@ def click(button: Any) -> None:
     browser_custom(button, {"event": "click"})
 
 
-def drawn(widget: Any, timeout: float = 10.0) -> None:
-    """Wait until the widget's sweep has sent its final update to the chart.
-
-    ``run()`` and ``wait()`` return as soon as the sweep ends; the final update follows at
-    once or, when the last second already carried its share of messages, up to about a
-    second later.  Tests that read what the chart was sent call this first.
-    """
-    assert widget._drawn.wait(timeout), f"the final update was not sent within {timeout} s"
+# --- the message budget ---------------------------------------------------------------------
 
 
-def most_in_one_second(times: Sequence[float]) -> int:
-    """The most of ``times`` (seconds) that fall within any one-second window."""
-    ordered = np.sort(np.asarray(times))
+def most_in_one_second(times: Sequence[float], window: float = 1.0) -> int:
+    """The most of ``times`` (seconds) inside any half-open interval ``[t, t + window)``."""
+    ordered = np.sort(np.asarray(times, dtype=np.float64))
     if len(ordered) == 0:
         return 0
-    ends = np.searchsorted(ordered, ordered + 1.0, side="left")
+    ends = np.searchsorted(ordered, ordered + window, side="left")
     return int((ends - np.arange(len(ordered))).max())
+
+
+def points_sent(recorder: CommRecorder, mark: Any) -> int:
+    """The most points (length of ``x``) any update of ``mark`` has carried so far."""
+    return max(
+        (len(message.state["x"]) for message in recorder.updates(mark) if "x" in message.keys),
+        default=0,
+    )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT) -> None:
+    """Poll until ``condition()`` holds, for something the widget will do without being
+    prompted (e.g. the chart catching up while a sweep is paused).  ``timeout`` only turns a
+    hang into a failure: no assertion depends on how soon it happens."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.005)

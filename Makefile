@@ -47,7 +47,7 @@ demo: setup
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

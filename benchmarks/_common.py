@@ -1,13 +1,14 @@
-"""Shared helpers for the benchmark scripts: paired runs, tables, verdicts, a recording comm.
+"""Shared helpers for the benchmark scripts: paired runs, tables, verdicts, memory.
 
 The machine the benchmarks run on is shared and noisy, so no benchmark compares a time with
 a fixed number.  Each one runs the two things it compares side by side, interleaved
 (A B A B ...), and reports the ratio per pair with its median, min and max.
 
-Typical use (any ``benchmarks/bench_*.py`` may import this module: ``run_all.py`` runs each
-script with ``benchmarks/`` first on ``sys.path``, as ``python benchmarks/bench_x.py`` does)::
+Typical use (the scripts run as modules from the repository root,
+``python -m benchmarks.bench_x``; the recording comm and the fake engine come from
+``tests.support``, shared with the tests)::
 
-    from _common import paired, print_table, summary, verdict
+    from benchmarks._common import paired, print_table, summary, verdict
 
     times = paired({"lrwidget": run_ours, "fastai": run_theirs}, pairs=5, warmup=1)
     ratios = ratios_of(times["lrwidget"], times["fastai"])
@@ -21,36 +22,28 @@ other measure) of the part being measured; :func:`timed` builds one from ``setup
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import statistics
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
-
-import numpy as np
 
 T = TypeVar("T")
 
 __all__ = [
-    "CommRecorder",
-    "RecordedMessage",
     "Summary",
     "banner",
-    "decode_state",
     "format_seconds",
+    "frames_sent",
     "paired",
     "peak_rss_bytes",
     "print_table",
     "ratios_of",
     "reset_peak_rss",
     "rss_bytes",
-    "sliding_window_max",
     "summary",
     "timed",
     "verdict",
@@ -131,6 +124,14 @@ def banner(text: str) -> None:
     print(f"== {text} ({', '.join(details)})", flush=True)
 
 
+def frames_sent(widget: Any) -> int:
+    """How many redraws (frames: one message per widget they touch) ``widget`` has sent.
+
+    Read from the widget's stream scheduler, which has no public name for it.
+    """
+    return int(widget._stream.updates_sent)
+
+
 # --- paired runs ---------------------------------------------------------------------------
 
 
@@ -203,181 +204,3 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
-
-
-def sliding_window_max(times: Sequence[float], window: float = 1.0) -> int:
-    """The most events inside any half-open interval ``[t, t + window)``."""
-    ordered = sorted(times)
-    best, first = 0, 0
-    for last, now in enumerate(ordered):
-        while now - ordered[first] >= window:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
-
-
-# --- a recording comm ------------------------------------------------------------------------
-
-
-@dataclass
-class RecordedMessage:
-    """One kernel -> front-end message, as the kernel would have sent it."""
-
-    index: int
-    comm_id: str
-    method: str  # "open", "update", "custom", "echo_update", "close"
-    time: float
-    nbytes: int  # JSON bytes + binary buffer bytes
-    frame: int  # the value of CommRecorder.frame when it was sent
-    keys: tuple[str, ...]
-    data: dict[str, Any] | None = None  # kept only when the recorder keeps messages
-    buffers: list[bytes] | None = None
-
-    def state(self) -> dict[str, Any]:
-        """The widget state carried, with bqplot's binary arrays decoded to numpy."""
-        if self.data is None:
-            raise ValueError("this recorder did not keep message contents (keep=False)")
-        return decode_state(self.data, self.buffers or [])
-
-
-def decode_state(data: dict[str, Any], buffers: Sequence[bytes]) -> dict[str, Any]:
-    """Put binary buffers back at their ``buffer_paths`` and decode bqplot arrays."""
-    state: dict[str, Any] = dict(data.get("state", {}))
-    for path, buffer in zip(data.get("buffer_paths", []), buffers, strict=False):
-        target: Any = state
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = buffer
-    return {key: _decode(value) for key, value in state.items()}
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and {"value", "dtype", "shape"} <= set(value):
-        raw = value["value"]
-        if isinstance(raw, list):
-            return np.array(raw)
-        return np.frombuffer(bytes(raw), dtype=value["dtype"]).reshape(value["shape"])
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        return [_decode(item) for item in value]
-    return value
-
-
-def _packer() -> Callable[[Any], bytes]:
-    try:  # exactly what jupyter_client's Session does to every message it sends
-        from jupyter_client.session import json_packer
-    except ImportError:  # pragma: no cover - jupyter_client comes with ipykernel
-        import json
-
-        def json_packer(obj: Any) -> bytes:
-            return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).encode()
-
-    return json_packer
-
-
-class _RecordingComm:
-    """Stands in for ipykernel's comm: serialises every message as a kernel would."""
-
-    kernel = "recording"  # truthy: ipywidgets only sends when the comm has a kernel
-
-    def __init__(self, recorder: CommRecorder, **kwargs: Any) -> None:
-        self.recorder = recorder
-        self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
-        self.target_name = kwargs.get("target_name", "jupyter.widget")
-        recorder._record(self.comm_id, "open", kwargs.get("data") or {}, kwargs.get("buffers"))
-
-    def send(
-        self,
-        data: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        buffers: list[Any] | None = None,
-    ) -> None:
-        data = data or {}
-        self.recorder._record(self.comm_id, str(data.get("method", "?")), data, buffers)
-
-    def on_msg(self, callback: Any) -> None:
-        self.callback = callback
-
-    def on_close(self, callback: Any) -> None:
-        pass
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        self.recorder._record(self.comm_id, "close", {}, None)
-
-
-@dataclass
-class CommRecorder:
-    """Records every kernel -> front-end widget message, timestamped, after serialising it.
-
-    Each message is JSON-encoded with jupyter_client's own packer and its binary buffers
-    are copied, so the widget pays what it pays in a real kernel (minus the socket).  With
-    ``keep=False`` only a small record is kept (for memory measurements); with ``keep=True``
-    the contents are kept for decoding.  ``frame`` is a label the caller may set; every
-    message records the value current when it was sent.
-    """
-
-    keep: bool = True
-    messages: list[RecordedMessage] = field(default_factory=list)
-    frame: int = -1
-    count: int = 0
-    total_bytes: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pack: Callable[[Any], bytes] = field(default_factory=_packer)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[CommRecorder]:
-        """Route every widget created inside the block to this recorder."""
-        import comm
-
-        original = comm.create_comm
-        comm.create_comm = lambda *args, **kwargs: _RecordingComm(self, **kwargs)
-        try:
-            yield self
-        finally:
-            comm.create_comm = original
-
-    def _record(self, comm_id: str, method: str, data: dict[str, Any], buffers: Any) -> None:
-        payload = self._pack({"comm_id": comm_id, "data": data})
-        copied = [bytes(buffer) for buffer in buffers or []]
-        nbytes = len(payload) + sum(len(buffer) for buffer in copied)
-        now = time.perf_counter()
-        with self._lock:
-            self.count += 1
-            self.total_bytes += nbytes
-            if self.keep:
-                self.messages.append(
-                    RecordedMessage(
-                        index=self.count - 1,
-                        comm_id=comm_id,
-                        method=method,
-                        time=now,
-                        nbytes=nbytes,
-                        frame=self.frame,
-                        keys=tuple(data.get("state", {})),
-                        data=data,
-                        buffers=copied,
-                    )
-                )
-
-    def snapshot(self) -> list[RecordedMessage]:
-        """The messages recorded so far (a copy of the list)."""
-        with self._lock:
-            return list(self.messages)
-
-    def clear(self) -> None:
-        """Forget every message and reset the counters."""
-        with self._lock:
-            self.messages.clear()
-            self.count = 0
-            self.total_bytes = 0
-
-    def updates(self, widget: Any, since: int = 0) -> list[RecordedMessage]:
-        """State updates sent on ``widget``'s comm, from message index ``since`` on."""
-        comm_id = widget.comm.comm_id
-        return [
-            message
-            for message in self.snapshot()
-            if message.index >= since and message.comm_id == comm_id and message.method == "update"
-        ]

@@ -1,6 +1,6 @@
 """Time lrwidget.analyze against fastai's four suggestion rules, side by side.
 
-Run: ``.venv/bin/python benchmarks/bench_analysis.py``.  Prints one table; "uncached" analyses
+Run: ``.venv/bin/python -m benchmarks.bench_analysis``.  Prints one table; "uncached" analyses
 a fresh Sweep (smoothing included), "cached" re-analyses the same Sweep (the smoothed curve is
 reused, as when a slider moves).  fastai's time is its four rules on the already-smoothed
 window (its smoothing happens during training and is not counted).  fastai's valley is O(n²):
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from _common import verdict
 
+from benchmarks._common import verdict
 from lrwidget import Sweep, analyze, smoothing, suggest
 
 

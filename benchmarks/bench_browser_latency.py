@@ -1,10 +1,10 @@
 """Benchmark: slider drag -> readout update, measured inside a real Chromium on JupyterLab.
 
-Starts the same JupyterLab + Debian Chromium as the browser tests (``tests/browser/
-jupyter_harness.py``), runs the quickstart's Learner and widget to a finished sweep, then drags
-the EMA beta slider back and forth (``--drags``, at least 20).  In the page, a capturing
-``pointerup`` listener and a ``MutationObserver`` on the readout time each round trip with
-``performance.now()``: browser -> kernel (analyze + redraw) -> browser -> DOM.
+Starts the same JupyterLab + Debian Chromium as the browser tests
+(``tests.browser.jupyter_harness``), runs the quickstart's Learner and widget to a finished
+sweep, then drags the EMA beta slider back and forth (``--drags``, at least 20).  In the
+page, a capturing ``pointerup`` listener and a ``MutationObserver`` on the readout time each
+round trip with ``performance.now()``: browser -> kernel (analyze + redraw) -> browser -> DOM.
 
 Reported, in milliseconds (p50 / p90 / min / max):
 
@@ -16,7 +16,7 @@ The slider updates continuously, so the value leaves with the pointer move, a fe
 release: a readout can change before pointer up (a negative figure).  The last row is the full
 round trip.
 
-    .venv/bin/python benchmarks/bench_browser_latency.py [--drags 24]
+    .venv/bin/python -m benchmarks.bench_browser_latency [--drags 24]
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbformat
 
-import jupyter_harness as harness  # noqa: E402
-import lrw_page  # noqa: E402
-import nbformat  # noqa: E402
-from _common import print_table, verdict  # noqa: E402
+from benchmarks._common import print_table, verdict
+from tests.browser import jupyter_harness as harness
+from tests.browser import lrw_page
+
+REPO = Path(__file__).resolve().parents[1]
 
 OBSERVER_JS = r"""
 () => {

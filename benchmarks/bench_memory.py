@@ -22,7 +22,7 @@ target is the median of the per-pair ratios streaming/headless <= 1.1.  With ``-
 a third variant, ``headless-thread`` (``run_sweep`` in a worker thread, as the widget runs
 it), is reported for diagnosis only.
 
-    .venv/bin/python benchmarks/bench_memory.py [--pairs 2] [--num-it 10000] [--diagnose]
+    .venv/bin/python -m benchmarks.bench_memory [--pairs 2] [--num-it 10000] [--diagnose]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
 START_LR, END_LR = 1e-7, 1e-1  # stays finite for 10,000 iterations without stop_div
 TARGET = 1.1
@@ -69,15 +70,16 @@ def child(mode: str, num_it: int) -> None:
     """Measure one sweep in this process and print one JSON line."""
     import numpy as np
     import torch
-    from _common import CommRecorder, peak_rss_bytes, reset_peak_rss, rss_bytes
 
     import lrwidget.widget  # ipywidgets and bqplot are imported before the baseline
+    from benchmarks._common import frames_sent, peak_rss_bytes, reset_peak_rss, rss_bytes
     from lrwidget import Sweep, analyze
     from lrwidget._fastai import run_sweep
+    from tests.support.comm import CommRecorder
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    recorder = CommRecorder(keep=False)
+    recorder = CommRecorder(encode=True, keep=False)
     with tempfile.TemporaryDirectory(prefix="lrwidget-bench-") as directory:
         learn = _tiny_learner(Path(directory))
         warm_up = np.geomspace(START_LR, END_LR, 4_000, endpoint=False)
@@ -114,11 +116,10 @@ def child(mode: str, num_it: int) -> None:
             assert widget is not None
             with recorder.installed():
                 widget.run()
-                if not widget._drawn.wait(10):
-                    raise RuntimeError("the final update was not sent within 10 s")
+                widget.wait(10, chart=True)
             sweep = widget.sweep
             extra |= {
-                "frames": widget.updates_sent,
+                "frames": frames_sent(widget),
                 "messages": recorder.count,
                 "mib_sent": recorder.total_bytes / MIB,
             }
@@ -146,9 +147,10 @@ def child(mode: str, num_it: int) -> None:
 
 
 def start(mode: str, num_it: int) -> subprocess.Popen[str]:
-    """Start :func:`child` in a fresh interpreter."""
+    """Start :func:`child` in a fresh interpreter (this module, from the repository root)."""
     return subprocess.Popen(
-        [sys.executable, __file__, "--child", mode, "--num-it", str(num_it)],
+        [sys.executable, "-m", "benchmarks.bench_memory", "--child", mode, "--num-it", str(num_it)],
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,7 +182,7 @@ def main() -> int:
         child(arguments.child, arguments.num_it)
         return 0
 
-    from _common import banner, print_table, ratios_of, summary, verdict
+    from benchmarks._common import banner, print_table, ratios_of, summary, verdict
 
     banner(
         f"B6 peak RSS added by a {arguments.num_it:,}-iteration sweep: streaming vs headless "

@@ -4,14 +4,13 @@ fastai's ``LRFinder`` saves model and optimizer to ``models/<tmp>/_tmp.pth`` bef
 and loads them back after; lrwidget clones into memory instead (and restores more: grads,
 recorder, callbacks, RNGs...).  Runs are paired (A B A B ...) so drift hits both sides.
 
-    .venv/bin/python benchmarks/bench_restore.py [--pairs 30]
+    .venv/bin/python -m benchmarks.bench_restore [--pairs 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,11 +24,9 @@ from fastai.losses import CrossEntropyLossFlat
 from torch import nn
 from torch.utils.data import TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import verdict
-from learners import digits_learner
-
+from benchmarks._common import verdict
 from lrwidget._snapshot import snapshot
+from tests.support.learners import digits_learner
 
 
 def wide_mlp_learner(path: Path) -> Learner:

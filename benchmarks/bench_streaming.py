@@ -3,61 +3,58 @@
 Two scenarios, each run ``--runs`` times with a recording comm that serialises every message
 (JSON + binary buffers) and timestamps it:
 
-* ``fast``: batches of 0.5 ms (a replay engine stands in for fastai: it busy-waits 0.5 ms
-  holding the GIL, appends a point of a recorded-looking curve and calls the widget's
-  ``on_batch``, exactly as ``run_sweep`` does);
+* ``fast``: batches of 0.5 ms (``tests.support.engines.ReplayEngine`` stands in for fastai,
+  passed as ``engine=``: it busy-waits 0.5 ms holding the GIL, appends a point of a
+  range-test-shaped curve and calls the widget's ``on_batch``, exactly as ``run_sweep`` does);
 * ``slow``: a real fastai Learner whose callback sleeps 200 ms before every batch, 15 batches.
 
 Measured from the comm's timestamps: *frames* (one widget redraw; every message it sends is
 labelled with it) and raw comm messages per second, as the maximum over any 1-s sliding
-window and as the mean; messages per frame; the latency from each batch's end (stamped in
-``on_batch``) to the first message on the raw-loss Scatter whose decoded ``x`` holds that
-point.  A point whose batch ended while the throttle forbade a redraw is counted from the
-end of that period instead ("beyond throttle").  The throttle is the widget's spacing rule
-(its own ``_next_stream_time()`` after the previous redraw, else ``UPDATE_INTERVAL`` after
-it) and the message budget, judged from the recording alone: the update that carried the
-point may go out once its messages fit in 20 per 1-s window with those sent before it.
+window and as the mean; messages per frame; the latency from each batch's end (stamped by
+:class:`StampedEngine`, which wraps the engine, as ``on_batch`` is called) to the first
+message on the raw-loss Scatter whose decoded ``x`` holds that point.  A point whose batch
+ended while the throttle forbade a redraw is counted from the end of that period instead
+("beyond throttle").  The throttle is the widget's spacing rule (its stream scheduler's next
+allowed time after the previous redraw) and the message budget, judged from the recording
+alone: the update that carried the point may go out once its messages fit in 20 per 1-s
+window with those sent before it.
 Finally: the last messages must carry every point and the final status.
 
 Targets: <= 20 messages/s; every point on the chart <= 100 ms after its batch (beyond the
 throttle); final state always sent.
 
-    .venv/bin/python benchmarks/bench_streaming.py [--runs 3]
+    .venv/bin/python -m benchmarks.bench_streaming [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import re
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
-from _common import (
-    CommRecorder,
-    RecordedMessage,
-    banner,
-    print_table,
-    sliding_window_max,
-    summary,
-    verdict,
-)
 from fastai.callback.core import Callback
 from fastai.test_utils import synth_learner
 from fastai.torch_core import set_seed
 
-import lrwidget.widget as widget_module
+from benchmarks._common import banner, print_table, summary, verdict
+from lrwidget import _fastai
+from lrwidget._stream import UPDATE_INTERVAL
 from lrwidget.sweep import Sweep
-from lrwidget.widget import UPDATE_INTERVAL, LRFinderWidget
+from lrwidget.widget import LRFinderWidget
+from tests.support.comm import CommRecorder, SentMessage, most_in_one_second
+from tests.support.controls import control
+from tests.support.engines import ReplayEngine, synthetic_sweep
 
 FAST_BATCH = 0.0005
 FAST_NUM_IT = 3000
@@ -70,72 +67,42 @@ RATE_LIMIT = 20
 # --- the two scenarios ---------------------------------------------------------------------
 
 
-def _replay_curve(num_it: int, start_lr: float, end_lr: float) -> tuple[np.ndarray, np.ndarray]:
-    """An LR-finder-shaped curve: flat, a descent, a minimum, then a blow-up; seeded noise."""
-    rng = np.random.default_rng(0)
-    lrs = start_lr * (end_lr / start_lr) ** (np.arange(num_it) / num_it)
-    position = np.log10(lrs)
-    losses = 1.5 - 0.8 / (1 + np.exp(-2 * (position + 4))) + 0.05 * np.exp(2 * (position + 1))
-    return lrs, losses + rng.normal(0, 0.03, num_it)
+class StampedEngine:
+    """Wraps a sweep engine: stamps ``(points, perf_counter())`` as each batch's ``on_batch``
+    is called, before the widget sees the batch."""
 
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.batch_ends: list[tuple[int, float]] = []
 
-class ReplayEngine:
-    """Stands in for ``lrwidget._fastai``: replays a curve at ``batch_seconds`` per batch.
-
-    Each batch busy-waits (holding the GIL, like fastai's Python-heavy training loop), then
-    appends its point and calls ``on_batch`` — the same contract as ``run_sweep``.  Every
-    other attribute (the argument checks) is the real adapter's.
-    """
-
-    def __init__(self, batch_seconds: float) -> None:
-        self.batch_seconds = batch_seconds
-
-    def __getattr__(self, name: str) -> Any:
-        # Argument checks and anything else the widget asks of the engine: the real adapter's.
-        from lrwidget import _fastai
-
-        return getattr(_fastai, name)
+    def check_arguments(
+        self, learn: Any, start_lr: float, end_lr: float, num_it: int, stop_div: bool
+    ) -> object:
+        check = getattr(self.inner, "check_arguments", None)
+        return None if check is None else check(learn, start_lr, end_lr, num_it, stop_div)
 
     def run_sweep(
         self,
-        learn: object,
+        learn: Any,
         start_lr: float,
         end_lr: float,
         num_it: int,
         stop_div: bool,
         *,
-        on_batch: Callable[[Sweep], object] | None = None,
-        stop: threading.Event | None = None,
-        sweep: Sweep | None = None,
+        on_batch: Callable[[Sweep], object],
+        stop: threading.Event,
+        sweep: Sweep,
     ) -> Sweep:
-        if sweep is None:
-            sweep = Sweep(num_it, start_lr, end_lr, stop_div=stop_div)
-        lrs, losses = _replay_curve(num_it, start_lr, end_lr)
-        status = "done"
-        for lr, loss in zip(lrs, losses, strict=True):
-            if stop is not None and stop.is_set():
-                status = "stopped"
-                break
-            deadline = time.perf_counter() + self.batch_seconds
-            while time.perf_counter() < deadline:
-                pass
-            sweep.append(float(lr), float(loss))
-            if on_batch is not None:
-                on_batch(sweep)
-        sweep.status = status  # type: ignore[assignment]
-        return sweep
+        self.batch_ends = []
 
+        def stamped(recorded: Sweep) -> object:
+            self.batch_ends.append((len(recorded), time.perf_counter()))
+            return on_batch(recorded)
 
-@contextlib.contextmanager
-def replay_engine(batch_seconds: float) -> Iterator[None]:
-    """Make the widget sweep with :class:`ReplayEngine` inside the block."""
-    engine = ReplayEngine(batch_seconds)
-    original = widget_module._engine
-    widget_module._engine = lambda: engine  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        widget_module._engine = original  # type: ignore[assignment]
+        result: Sweep = self.inner.run_sweep(
+            learn, start_lr, end_lr, num_it, stop_div, on_batch=stamped, stop=stop, sweep=sweep
+        )
+        return result
 
 
 class SleepBeforeBatch(Callback):
@@ -179,95 +146,73 @@ class RunResult:
     final_detail: str = ""
 
 
-def _walk(root: Any) -> Iterator[Any]:
-    """Every widget under ``root``: children of boxes, marks of figures."""
-    yield root
-    for child in [*getattr(root, "children", ()), *getattr(root, "marks", ())]:
-        yield from _walk(child)
-
-
-def _find(widget: LRFinderWidget, predicate: Callable[[Any], bool], what: str) -> Any:
-    for candidate in _walk(widget):
-        if predicate(candidate):
-            return candidate
-    raise LookupError(f"no {what} found in the widget tree")
-
-
-def _by_class(name: str) -> Callable[[Any], bool]:
-    return lambda candidate: name in getattr(candidate, "_dom_classes", ())
-
-
 def _raw_scatter(widget: LRFinderWidget) -> Any:
-    """The Scatter of raw losses: the chart's ``raw`` mark, else the one labelled so."""
-    mark = getattr(getattr(widget, "_chart", None), "raw", None)
-    if mark is not None:
-        return mark
-    return _find(
-        widget,
-        lambda candidate: (
-            type(candidate).__name__ == "Scatter"
-            and list(getattr(candidate, "labels", [])) == ["raw loss"]
-        ),
-        "raw-loss Scatter",
-    )
+    """The Scatter of raw losses (the chart's ``raw`` mark)."""
+    return widget._chart.raw
 
 
-def _throttle_release(widget: LRFinderWidget, ended: float) -> float:
-    """When the widget's throttle lets the next streamed redraw out, after one that ended at
-    ``ended``: its own rule when it exposes one, else ``UPDATE_INTERVAL`` later."""
-    next_time = getattr(widget, "_next_stream_time", None)
-    if next_time is None:
-        return ended + UPDATE_INTERVAL
-    with widget._lock:
-        return float(next_time())
+def _instrument(
+    widget: LRFinderWidget,
+    recorder: CommRecorder,
+    refreshes: list[tuple[float, float]],
+    durations: list[float],
+) -> None:
+    """Label every frame the widget sends and note when its throttle lets the next one out.
+
+    Every frame goes through the widget's stream scheduler (private: there is no public hook
+    for this): it builds the frame, then ``_emit`` sends and logs it, one frame at a time
+    under its draw lock.  Each message is labelled with its frame (``recorder.frame``); each
+    frame adds ``(start of its build, the scheduler's next allowed time after it)`` to
+    ``refreshes`` and its wall time to ``durations``.
+    """
+    stream = widget._stream
+    build, emit = stream._build, stream._emit
+    started: list[float] = []
+
+    def timed_build(kind: Any) -> Any:
+        started[:] = [time.perf_counter()]
+        return build(kind)
+
+    def labelled_emit(*args: Any, **kwargs: Any) -> None:
+        start = started[0] if started else time.perf_counter()
+        recorder.frame = len(refreshes)
+        try:
+            emit(*args, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - start)
+            with stream._lock:
+                release = float(stream._next_time())
+            refreshes.append((start, release))
+
+    stream._build = timed_build
+    stream._emit = labelled_emit  # type: ignore[method-assign]
 
 
-def run_once(make_widget: Callable[[], LRFinderWidget]) -> RunResult:
+def run_once(make_widget: Callable[[], tuple[LRFinderWidget, StampedEngine]]) -> RunResult:
     """Build a widget, stream a sweep into a recording comm, analyse the messages."""
-    recorder = CommRecorder(keep=True)
+    recorder = CommRecorder(encode=True)
     with recorder.installed():
-        widget = make_widget()
+        widget, engine = make_widget()
         raw = _raw_scatter(widget)
-        status_html = _find(widget, _by_class("lrw-status"), "status (lrw-status)")
-        readout = _find(widget, _by_class("lrw-readout"), "readout (lrw-readout)")
-        progress = _find(widget, _by_class("lrw-progress"), "progress bar (lrw-progress)")
-
-        batch_ends: list[tuple[int, float]] = []
+        status_html = control(widget, "lrw-status")
+        readout = control(widget, "lrw-readout")
+        progress = control(widget, "lrw-progress")
         refreshes: list[tuple[float, float]] = []  # (start, throttle release) of every redraw
         durations: list[float] = []
-        original_on_batch, original_refresh = widget._on_batch, widget._refresh
-
-        def on_batch(sweep: Sweep) -> None:
-            batch_ends.append((len(sweep), time.perf_counter()))
-            original_on_batch(sweep)
-
-        def refresh(**options: Any) -> None:
-            with widget._draw_lock:  # the label must not change while another redraw sends
-                recorder.frame = len(refreshes)
-                start = time.perf_counter()
-                try:
-                    original_refresh(**options)
-                finally:
-                    ended = time.perf_counter()
-                    durations.append(ended - start)
-                    release = _throttle_release(widget, ended)
-                    refreshes.append((start, release))
-
-        widget._on_batch = on_batch  # type: ignore[method-assign]
-        widget._refresh = refresh  # type: ignore[method-assign]
+        _instrument(widget, recorder, refreshes, durations)
         first_index = recorder.count
         started = time.perf_counter()
         widget.run()
         # run() returns when the sweep ends; the final update may follow within about a
         # second (the message budget): it is part of what the front end receives.
-        if not widget._drawn.wait(10):
-            raise RuntimeError("the final update was not sent within 10 s")
+        widget.wait(10, chart=True)
         ended = time.perf_counter()
     messages = [
         message
         for message in recorder.snapshot()
-        if message.index >= first_index and message.method == "update"
+        if message.index >= first_index and message.kind == "update"
     ]
+    batch_ends = engine.batch_ends
     sweep = widget.sweep
     result = RunResult(
         points=0 if sweep is None else len(sweep),
@@ -280,10 +225,11 @@ def run_once(make_widget: Callable[[], LRFinderWidget]) -> RunResult:
     _rates(result, messages)
     _latency(result, messages, raw.comm.comm_id, batch_ends, refreshes)
     _final_state(result, messages, raw, status_html, readout, progress, batch_ends)
+    widget.close()
     return result
 
 
-def _rates(result: RunResult, messages: list[RecordedMessage]) -> None:
+def _rates(result: RunResult, messages: list[SentMessage]) -> None:
     frame_times: dict[int, float] = {}
     per_frame: dict[int, int] = {}
     for message in messages:
@@ -292,8 +238,8 @@ def _rates(result: RunResult, messages: list[RecordedMessage]) -> None:
     times = [message.time for message in messages]
     result.frames, result.messages = len(frame_times), len(messages)
     result.per_frame = list(per_frame.values())
-    result.frame_window_max = sliding_window_max(list(frame_times.values()))
-    result.message_window_max = sliding_window_max(times)
+    result.frame_window_max = most_in_one_second(list(frame_times.values()))
+    result.message_window_max = most_in_one_second(times)
     span = times[-1] - times[0] if len(times) >= 2 else math.nan
     result.frame_rate_mean = len(frame_times) / span if span > 0 else math.nan
     result.message_rate_mean = len(times) / span if span > 0 else math.nan
@@ -314,7 +260,7 @@ def _budget_release(sent_times: np.ndarray, before: int, cost: int, moment: floa
 
 def _latency(
     result: RunResult,
-    messages: list[RecordedMessage],
+    messages: list[SentMessage],
     raw_comm: str,
     batch_ends: list[tuple[int, float]],
     refreshes: list[tuple[float, float]],
@@ -327,7 +273,7 @@ def _latency(
         frame_sizes[message.frame] = frame_sizes.get(message.frame, 0) + 1
         frame_first.setdefault(message.frame, position)
         if message.comm_id == raw_comm and "x" in message.keys:
-            x = message.state()["x"]
+            x = message.state["x"]
             arrivals.append((message.time, 0 if x is None else len(np.atleast_1d(x)), position))
     sent_times = np.array([message.time for message in messages])
     arrival_times = np.array([time for time, _, _ in arrivals])
@@ -361,17 +307,17 @@ def _latency(
         result.latency_beyond_throttle.append(max(arrival - max(batch_end, release), 0.0))
 
 
-def _last_state(messages: list[RecordedMessage], widget: Any, key: str) -> tuple[Any, float]:
+def _last_state(messages: list[SentMessage], widget: Any, key: str) -> tuple[Any, float]:
     comm_id = widget.comm.comm_id
     for message in reversed(messages):
         if message.comm_id == comm_id and key in message.keys:
-            return message.state()[key], message.time
+            return message.state[key], message.time
     return None, math.nan
 
 
 def _final_state(
     result: RunResult,
-    messages: list[RecordedMessage],
+    messages: list[SentMessage],
     raw: Any,
     status_html: Any,
     readout: Any,
@@ -407,29 +353,35 @@ def _final_state(
 # --- scenarios -------------------------------------------------------------------------------
 
 
-def fast_widget_factory(path: Path) -> Callable[[], LRFinderWidget]:
-    """A widget whose sweep is replayed at 0.5 ms per batch (the Learner only passes the
-    argument checks; it never trains)."""
+def fast_widget_factory(path: Path) -> Callable[[], tuple[LRFinderWidget, StampedEngine]]:
+    """A widget whose sweep is replayed at 0.5 ms per batch (no Learner: the engine replays
+    a range-test-shaped curve over the default schedule)."""
+    source = synthetic_sweep(FAST_NUM_IT)
 
-    def make() -> LRFinderWidget:
-        learn = synth_learner(path=path)
-        return LRFinderWidget(learn, num_it=FAST_NUM_IT, stop_div=False)
+    def make() -> tuple[LRFinderWidget, StampedEngine]:
+        engine = StampedEngine(ReplayEngine(source, delay=FAST_BATCH, spin=True))
+        learn = SimpleNamespace(lr=1e-3)
+        return LRFinderWidget(learn, num_it=FAST_NUM_IT, stop_div=False, engine=engine), engine
 
     return make
 
 
-def slow_widget_factory(path: Path) -> Callable[[], LRFinderWidget]:
-    """A real fastai Learner that sleeps 200 ms per batch, 15 batches."""
+def slow_widget_factory(path: Path) -> Callable[[], tuple[LRFinderWidget, StampedEngine]]:
+    """A real fastai Learner that sleeps 200 ms per batch, 15 batches (fastai's adapter, the
+    widget's default engine, wrapped to stamp the batches)."""
 
-    def make() -> LRFinderWidget:
+    def make() -> tuple[LRFinderWidget, StampedEngine]:
         set_seed(0)
         learn = synth_learner(path=path, cbs=[SleepBeforeBatch(SLOW_BATCH)])
-        return LRFinderWidget(learn, num_it=SLOW_NUM_IT, stop_div=False)
+        engine = StampedEngine(_fastai)
+        return LRFinderWidget(learn, num_it=SLOW_NUM_IT, stop_div=False, engine=engine), engine
 
     return make
 
 
-def run_scenario(name: str, make: Callable[[], LRFinderWidget], runs: int) -> list[RunResult]:
+def run_scenario(
+    name: str, make: Callable[[], tuple[LRFinderWidget, StampedEngine]], runs: int
+) -> list[RunResult]:
     """``runs`` instrumented runs, one progress line each."""
     results = []
     for index in range(runs):
@@ -462,10 +414,9 @@ def main() -> int:
     )
     scenarios: dict[str, list[RunResult]] = {}
     with tempfile.TemporaryDirectory(prefix="lrwidget-bench-") as directory:
-        with replay_engine(FAST_BATCH):
-            scenarios["fast"] = run_scenario(
-                "fast", fast_widget_factory(Path(directory)), arguments.runs
-            )
+        scenarios["fast"] = run_scenario(
+            "fast", fast_widget_factory(Path(directory)), arguments.runs
+        )
         scenarios["slow"] = run_scenario(
             "slow", slow_widget_factory(Path(directory)), arguments.runs
         )

@@ -15,7 +15,7 @@ construction is reported apart.  ``run()`` returns when the sweep ends; the char
 update, which may follow by up to a second (the message budget), is awaited untimed before
 the next run, and its messages are counted.  Target: median of the per-pair ratios A/B <= 1.00.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--pairs 9] [--threads 1]
+    .venv/bin/python -m benchmarks.bench_sweep [--pairs 9] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,20 +26,9 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import fastai.callback.schedule  # noqa: F401  (attaches Learner.lr_find)
 import torch
-from _common import (
-    CommRecorder,
-    banner,
-    format_seconds,
-    paired,
-    print_table,
-    ratios_of,
-    summary,
-    verdict,
-)
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
@@ -49,7 +38,18 @@ from fastai.torch_core import set_seed
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from benchmarks._common import (
+    banner,
+    format_seconds,
+    frames_sent,
+    paired,
+    print_table,
+    ratios_of,
+    summary,
+    verdict,
+)
 from lrwidget.widget import LRFinderWidget
+from tests.support.comm import CommRecorder
 
 NUM_IT = 100
 SEED = 42
@@ -108,7 +108,7 @@ class Case:
 
     def widget_run(self) -> float:
         learn = self.build(self.path)
-        recorder = CommRecorder(keep=False)
+        recorder = CommRecorder(encode=True, keep=False)
         with recorder.installed():
             start = time.perf_counter()
             widget = LRFinderWidget(learn, num_it=NUM_IT)
@@ -120,14 +120,13 @@ class Case:
             # run() returns when the sweep ends; the chart's final update may follow within
             # about a second (the message budget).  Not timed, but counted, and finished
             # before the next run starts.
-            if not widget._drawn.wait(10):
-                raise RuntimeError("the final update was not sent within 10 s")
+            widget.wait(10, chart=True)
         sweep = widget.sweep
         self.widget_points.append(0 if sweep is None else len(sweep))
-        self.frames.append(widget.updates_sent)
+        self.frames.append(frames_sent(widget))
         self.messages.append(recorder.count - before)
         self.kilobytes.append((recorder.total_bytes - bytes_before) / 1024)
-        _close(widget)
+        widget.close()  # its comms (and traits) are released
         return elapsed
 
     def fastai_run(self) -> float:
@@ -138,13 +137,6 @@ class Case:
         elapsed = time.perf_counter() - start
         self.fastai_points.append(len(learn.recorder.losses))
         return elapsed
-
-
-def _close(widget: Any) -> None:
-    """Close the widget and its children so their comms (and traits) are released."""
-    for child in widget.children:
-        child.close()
-    widget.close()
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 """Run every benchmark script, in target order, and list the verdicts at the end.
 
-Runs ``benchmarks/bench_*.py`` as subprocesses, in the order of their targets (B1 sweep,
+Runs each ``benchmarks/bench_*.py`` as a module (``python -m benchmarks.bench_x``, from the
+repository root) in a subprocess, in the order of their targets (B1 sweep,
 B2 analysis, B3 streaming, B4 restore, B5 browser latency, B6 memory; any other
 ``bench_*.py`` afterwards, alphabetically), streaming each one's output as it comes.  B5 needs
 Debian's Chromium: it is skipped, with the reason, when ``/usr/bin/chromium`` is missing.
@@ -9,7 +10,7 @@ Each script has a time cap so the whole run stays under ten minutes; a script th
 off or exits non-zero is a failure.  A missed target is a result, not a failure: the exit
 status is non-zero only when a script crashed or was cut off.
 
-    .venv/bin/python benchmarks/run_all.py [--only sweep,memory] [--budget 600]
+    .venv/bin/python -m benchmarks.run_all [--only sweep,memory] [--budget 600]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 CHROMIUM = Path("/usr/bin/chromium")
 TARGET_LINE = re.compile(r"^B\d+ target .*: (MET|MISSED)\b")
 
@@ -86,8 +88,8 @@ def run_script(script: Script, cap: float) -> Outcome:
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(HERE / f"{script.name}.py")],
-        cwd=HERE.parent,
+        [sys.executable, "-m", f"benchmarks.{script.name}"],
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=environment,

@@ -468,14 +468,14 @@ def test_streaming_keeps_every_second_within_the_message_budget(
     assert progress.value == count and progress.bar_style == "success"
 
 
-def test_wait_returns_when_the_sweep_ends_and_the_final_update_follows(
+def test_run_returns_when_the_sweep_ends_and_the_final_update_follows(
     comm_recorder: CommRecorder, sweep: Sweep
 ) -> None:
-    # wait() (and so run(), which is start() then wait()) returns when the sweep's result is
-    # final; the chart's final update follows, at once or (when the last second carried its
-    # share of messages) up to about a second later.  Every message sent after the sweep
-    # ended is held back here until wait() has returned: wait() must not be waiting for them.
-    # The sweep holds at its first batch until start() has returned.
+    # run() is start() then wait(), driven here one after the other so that the sweep can
+    # hold at its first batch until start() has returned.  wait() returns when the sweep's
+    # result is final; the chart's final update follows, at once or (when the last second
+    # carried its share of messages) up to about a second later.  Every message sent after
+    # the sweep ended is held back here until wait() has returned: it must not wait for them.
     engine = ReplayEngine(sweep, pause_at=0)
     widget = engine.widget()
     release = threading.Event()

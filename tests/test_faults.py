@@ -21,8 +21,7 @@ from fastai.learner import Learner
 from torch.utils.data import TensorDataset
 
 import lrwidget
-from lrwidget._errors import LRWidgetValueError
-from lrwidget._fastai import SweepRunningError, run_sweep
+from lrwidget import LRWidgetValueError, SweepRunningError, run_sweep
 from lrwidget.sweep import Sweep
 from tests.support.faults import (
     NUM_IT,

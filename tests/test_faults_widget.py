@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrwidget._errors import LRWidgetValueError, SweepRunningError
-from lrwidget._fastai import run_sweep
+from lrwidget import LRWidgetValueError, SweepRunningError, run_sweep
 from lrwidget._stream import UPDATE_INTERVAL
 from lrwidget.analysis import analyze
 from lrwidget.sweep import Sweep
@@ -118,7 +117,9 @@ def _assert_shown(recorder: CommRecorder, widget: LRFinderWidget, status: str, p
     np.testing.assert_array_equal(_last_sent(recorder, widget._chart.raw, "y"), sweep.losses)
     assert _last_sent(recorder, control(widget, "lrw-progress")) == points
     bar_style = {"done": "success", "diverged": "warning", "stopped": "info", "failed": "danger"}
-    assert _last_sent(recorder, control(widget, "lrw-progress"), "bar_style") == bar_style[status]
+    # green only when there is something to read: every loss NaN shows red, however it ended
+    expected_bar = "danger" if points and np.isnan(sweep.losses).all() else bar_style[status]
+    assert _last_sent(recorder, control(widget, "lrw-progress"), "bar_style") == expected_bar
     assert _last_sent(recorder, control(widget, "lrw-stop"), "disabled") is True
     # the readout's suggestions are those of the kept points
     suggestions = _expected_suggestions(sweep)

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrwidget import analyze
-from lrwidget._errors import LRWidgetValueError
+from lrwidget import LRWidgetValueError, analyze
 from lrwidget._stream import FULL_STREAM_INTERVAL, MAX_MESSAGES_PER_SECOND, UPDATE_INTERVAL
 from lrwidget.sweep import Sweep
 from lrwidget.widget import LRFinderWidget

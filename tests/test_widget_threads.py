@@ -16,7 +16,7 @@ from fastai.callback.schedule import minimum, slide, steep, valley
 from fastai.test_utils import RegModel, synth_learner
 from fastai.torch_core import set_seed
 
-from lrwidget._errors import LRWidgetValueError
+from lrwidget import LRWidgetValueError
 from lrwidget.widget import LRFinderWidget
 from tests.support.comm import CommRecorder
 from tests.support.controls import control

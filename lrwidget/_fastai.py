@@ -14,12 +14,15 @@ widget imports it when a sweep starts).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import sched_exp
@@ -28,6 +31,7 @@ from fastcore.foundation import L
 
 from lrwidget._checks import check_schedule, check_stop_div
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
+from lrwidget._guards import GUARDED_METHODS, Claim, SweepGuard, claim, install_guards, release
 from lrwidget._snapshot import snapshot
 from lrwidget.sweep import Status, Sweep
 
@@ -40,32 +44,6 @@ class StopSignal(Protocol):
     def is_set(self) -> bool:
         """True once the sweep should stop."""
         ...
-
-
-#: Learner methods refused from other threads while a sweep runs (they would train, evaluate,
-#: save or load the very model being swept).  The first six are refused from every thread,
-#: the sweeping one included, because a nested fit would train the model mid-sweep.
-GUARDED_METHODS: tuple[str, ...] = (
-    "fit",
-    "fit_one_cycle",
-    "fit_flat_cos",
-    "fit_sgdr",
-    "fine_tune",
-    "lr_find",
-    "validate",
-    "get_preds",
-    "predict",
-    "tta",
-    "save",
-    "load",
-    "export",
-)
-_TRAINING_METHODS = frozenset(GUARDED_METHODS[:6])
-
-# id(learn) -> name of the thread sweeping it.  A Learner is kept alive by run_sweep while it
-# is registered, so its id cannot be reused meanwhile.
-_active_sweeps: dict[int, str] = {}
-_active_lock = threading.Lock()
 
 
 def run_sweep(
@@ -86,6 +64,9 @@ def run_sweep(
     ``learn.lr_find`` does; with ``stop_div`` it stops once fastai's smoothed loss exceeds four
     times its minimum.  Unlike ``lr_find`` it writes no file, never raises ``num_it`` to 6,
     shows no progress bar, prints nothing, and restores everything it changed however it ends.
+    Outside the main thread it blocks SIGINT in its own thread while it runs, so that the
+    DataLoader workers it starts ignore a kernel interrupt; in the main thread an interrupt
+    stops the sweep (``KeyboardInterrupt``, status ``"stopped"``).
 
     Args:
         learn: A fastai ``Learner`` with training data and a loss function.
@@ -122,30 +103,27 @@ def run_sweep(
     """
     start, end, count, train_length = check_arguments(learn, start_lr, end_lr, num_it, stop_div)
     _check_hooks(on_batch, stop)
-    if sweep is None:
-        sweep = Sweep(count, start, end, stop_div=bool(stop_div))
-    else:
-        _check_sweep(sweep, count, start, end, bool(stop_div))
+    sweep = _sweep_to_fill(sweep, count, start, end, bool(stop_div))
     state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop)
     return _run_and_restore(learn, state, train_length)
 
 
 def _run_and_restore(learn: Learner, state: _SweepState, train_length: int) -> Sweep:
     """Claim ``learn``, snapshot it, run the sweep; restore and release it however it ends."""
-    _claim(learn)
+    held = claim(learn)
     try:
         restore = snapshot(learn)
     except BaseException:
-        _release(learn)
+        release(learn)
         raise
     sweep = state.sweep
     ending: Status = "failed"
     error: str | None = None
     try:
         fit = learn.fit
-        _install_guards(learn, threading.get_ident())
+        install_guards(learn, held)
         try:
-            _run(learn, fit, state, train_length)
+            _run(learn, fit, state, train_length, held)
         except KeyboardInterrupt as exc:
             ending = "stopped"
             _attach(exc, sweep)
@@ -168,7 +146,7 @@ def _run_and_restore(learn: Learner, state: _SweepState, train_length: int) -> S
         try:
             restore()  # this also removes the guards installed on the instance
         finally:
-            _release(learn)
+            release(learn)
             sweep.error = error
             sweep.status = ending
     return sweep
@@ -279,62 +257,39 @@ class _SweepScheduler(Callback):
         raise CancelValidException()
 
 
-def _run(learn: Learner, fit: Callable[..., Any], state: _SweepState, train_length: int) -> None:
-    """The sweep's fit: fastai's ``n_epoch``, the two callbacks, no progress bar, no logging."""
+def _run(
+    learn: Learner, fit: Callable[..., Any], state: _SweepState, train_length: int, held: Claim
+) -> None:
+    """The sweep's fit: fastai's ``n_epoch``, the sweep's callbacks, no progress bar, no logging,
+    and SIGINT blocked in a background thread (see :func:`_sigint_blocked`)."""
     # The progress bar writes to the output of whatever cell is current — the wrong one from a
     # background thread.  Swap in a list without it (the user's list is never mutated) and
     # silence the logger, as lr_find does.
     learn.cbs = L(cb for cb in learn.cbs if not isinstance(cb, ProgressCallback))
     n_epoch = state.num_it // train_length + 1
-    with learn.no_logging():
-        fit(n_epoch, cbs=[_SweepRecorder(state), _SweepScheduler(state)])
+    with learn.no_logging(), _sigint_blocked():
+        fit(n_epoch, cbs=[SweepGuard(held), _SweepRecorder(state), _SweepScheduler(state)])
 
 
-# --- refusing concurrent use -----------------------------------------------------------
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Outside the main thread, block SIGINT in this thread while the sweep runs.
 
-
-def _claim(learn: Learner) -> None:
-    with _active_lock:
-        owner = _active_sweeps.get(id(learn))
-        if owner is not None:
-            raise SweepRunningError(
-                f"run_sweep: a learning-rate sweep is already running on this Learner "
-                f"(in thread {owner!r}). Wait for it to finish or stop it (the widget's Stop "
-                f"button, or set its stop event), then start the new sweep."
-            )
-        _active_sweeps[id(learn)] = threading.current_thread().name
-
-
-def _release(learn: Learner) -> None:
-    with _active_lock:
-        _active_sweeps.pop(id(learn), None)
-
-
-def _install_guards(learn: Learner, owner: int) -> None:
-    owner_name = threading.current_thread().name
-    for method_name in GUARDED_METHODS:
-        if method_name not in learn.__dict__ and not hasattr(type(learn), method_name):
-            continue
-        original = getattr(learn, method_name)
-        learn.__dict__[method_name] = _guard(method_name, original, owner, owner_name)
-
-
-def _guard(
-    method_name: str, original: Callable[..., Any], owner: int, owner_name: str
-) -> Callable[..., Any]:
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if method_name in _TRAINING_METHODS or threading.get_ident() != owner:
-            raise SweepRunningError(
-                f"learn.{method_name}() refused: a learning-rate sweep is running on this "
-                f"Learner (in thread {owner_name!r}) and would be corrupted by it. Wait for "
-                f"the sweep to finish, or stop it (the widget's Stop button, or set its stop "
-                f"event), then call learn.{method_name}() again."
-            )
-        return original(*args, **kwargs)
-
-    guarded.__name__ = method_name
-    guarded.__doc__ = getattr(original, "__doc__", None)
-    return guarded
+    DataLoader worker processes forked from this thread inherit its signal mask.  Without the
+    block they would keep Python's SIGINT handler, and the kernel's interrupt (sent to the whole
+    process group) would kill them mid-sweep.  The main thread still receives it.  In the main
+    thread nothing changes: there an interrupt stops the sweep, which is then restored.
+    """
+    if threading.current_thread() is threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # --- validation at the boundary -------------------------------------------------------
@@ -344,6 +299,9 @@ def check_arguments(
     learn: object, start_lr: object, end_lr: object, num_it: object, stop_div: object
 ) -> tuple[float, float, int, int]:
     """Validate a sweep's arguments before anything runs; the widget uses the same rules.
+
+    ``learn`` must have training data, a loss function, fastai's Recorder and a model with
+    trainable parameters that hold data (none on the ``meta`` device).
 
     Returns:
         ``(start_lr, end_lr, num_it, len(learn.dls.train))`` as plain numbers.
@@ -407,10 +365,45 @@ def _check_learner(learn: object) -> int:
             f"learn.cbs must include fastai's Recorder (it computes the smoothed loss); got "
             f"learn.cbs={list(learn.cbs)!r}. Add it with learn.add_cb(Recorder())."
         )
+    _check_model(learn.__dict__.get("model"))
     return length
 
 
-def _check_sweep(sweep: object, num_it: int, start: float, end: float, stop_div: bool) -> None:
+def _check_model(model: object) -> None:
+    """A model the sweep can train: a torch module with trainable parameters that hold data."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"learn.model must be a torch.nn.Module; got learn.model={model!r:.80} "
+            f"({type(model).__name__}). Build the Learner with one: Learner(dls, model, ...)."
+        )
+    parameters = list(model.parameters())
+    if not parameters:
+        raise LRWidgetValueError(
+            f"learn.model must have parameters to train; got a {type(model).__name__} with "
+            f"none, so there is no learning rate to sweep (fastai cannot even build its "
+            f"optimizer). Use a model with trainable layers, e.g. nn.Linear."
+        )
+    if not any(parameter.requires_grad for parameter in parameters):
+        raise LRWidgetValueError(
+            f"learn.model must have trainable parameters; got a {type(model).__name__} whose "
+            f"{len(parameters)} parameters all have requires_grad=False, so the sweep would "
+            f"train nothing. Unfreeze the layers to train first, e.g. learn.unfreeze()."
+        )
+    tensors = itertools.chain(model.named_parameters(), model.named_buffers())
+    on_meta = [name for name, tensor in tensors if tensor.is_meta]
+    if on_meta:
+        raise LRWidgetValueError(
+            f"learn.model must hold data; got {len(on_meta)} tensors on the 'meta' device "
+            f"(first: {on_meta[0]!r}), which have a shape but no values, so no batch can run. "
+            f"Materialise the model first, e.g. model.to_empty(device='cpu') then "
+            f"model.load_state_dict(weights), or build it without device='meta'."
+        )
+
+
+def _sweep_to_fill(sweep: object, num_it: int, start: float, end: float, stop_div: bool) -> Sweep:
+    """The caller's empty ``sweep``, checked against this run's settings, or a new one."""
+    if sweep is None:
+        return Sweep(num_it, start, end, stop_div=stop_div)
     if not isinstance(sweep, Sweep):
         raise TypeError(
             f"sweep must be an empty lrwidget Sweep or None; got sweep={sweep!r} "
@@ -429,6 +422,7 @@ def _check_sweep(sweep: object, num_it: int, start: float, end: float, stop_div:
             f"(num_it, start_lr, end_lr, stop_div)={given!r} for a run with {expected!r}. "
             f"Create it as Sweep({num_it}, {start!r}, {end!r}, stop_div={stop_div})."
         )
+    return sweep
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ suggestions (compared with ==), on three tiny Learners."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import lrwidget
 from lrwidget._fastai import run_sweep
 from lrwidget.smoothing import ema
 from lrwidget.sweep import Sweep
-from tests.support.learners import BUILDERS, wrap_model
+from tests.support.learners import BUILDERS, assert_unchanged, user_state, wrap_model
 
 pytestmark = pytest.mark.fastai
 
@@ -134,3 +135,22 @@ def test_filled_sweep_is_the_one_returned(tmp_path: Path) -> None:
     assert result is given
     assert seen == list(range(1, len(given) + 1))
     assert given.finished and given.error is None
+
+
+def test_loss_nan_from_the_first_batch_is_recorded_as_measured(tmp_path: Path) -> None:
+    """NaN never meets the divergence rule (fastai's nor ours), so every batch runs and is
+    recorded as NaN; the sweep ends "done" with no error and the Learner is restored.
+    fastai's lr_find, on the same record, raises IndexError in its rules; analyze gives each
+    rule a reason instead."""
+    learn = BUILDERS["digits"](0, tmp_path)
+    loss_func = learn.loss_func
+    learn.loss_func = lambda *args: loss_func(*args) * math.nan
+    before = user_state(learn)
+    sweep = run_sweep(learn, num_it=30)
+    assert sweep.status == "done" and sweep.error is None and len(sweep) == 30
+    assert np.isnan(sweep.losses).all() and np.isnan(sweep.fastai_smooth_losses).all()
+    assert sweep.lrs.tolist() == [1e-7 * (10 / 1e-7) ** (i / 30) for i in range(30)]
+    assert_unchanged(before, learn)
+    analysis = lrwidget.analyze(sweep)
+    assert analysis.suggestions == (None, None, None, None)
+    assert all(rule.reason for rule in analysis.rules.values())

@@ -463,8 +463,8 @@ class LRFinderWidget(widgets.VBox):
             self._notice = self._run_refused = ""
         # The update thread first: a short sweep can end (and finish it) before start returns.
         self._stream.start()
-        self._refresh()
         self._runner.start(self._engine, self._learn, sweep, self.stop_div)
+        self._refresh()
 
     def _busy_message(self, holder: SweepRunner | None) -> str:
         runner = holder or self._runner

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     # adapters: they import only the core
     "_tensor_rules": 7,
     "_snapshot": 7,
+    "_guards": 7,
     "_fastai": 8,
     # the widget's rooms
     "_view": 7,

@@ -36,6 +36,12 @@ _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), torch.dtype, to
 _Clones = dict[int, tuple[torch.Tensor, torch.Tensor]]
 
 
+#: The Learner's own hyper-parameters: a value the user sets on the Learner while a sweep
+#: runs is kept when the sweep restores the Learner (fastai's fit never sets them).
+USER_SETTINGS = ("lr", "wd", "moms", "wd_bn_bias", "train_bn")
+_MISSING_SETTING = object()
+
+
 def snapshot(learn: Learner) -> Callable[[], None]:
     """Record everything of ``learn`` that a sweep may change; return the function restoring it.
 
@@ -43,7 +49,9 @@ def snapshot(learn: Learner) -> Callable[[], None]:
     model's tensors and module attributes, the optimizer (or ``learn.opt = None``), the
     Learner's attributes — attributes set on it after the snapshot, such as method guards
     installed on the instance, are deleted —, the callback list and the callbacks' state,
-    the metrics, the DataLoaders and the global random number generators.
+    the metrics, the DataLoaders and the global random number generators.  The Learner's
+    hyper-parameters in :data:`USER_SETTINGS` set meanwhile (``learn.lr = 1e-3`` from another
+    cell while a sweep runs) are kept, never silently reverted.
 
     Example:
         >>> restore = snapshot(learn)                           # doctest: +SKIP
@@ -57,7 +65,9 @@ class _LearnerState:
     """Everything of the user's that a sweep touches, held in memory."""
 
     def __init__(self, learn: Learner) -> None:
+        self.learn = learn
         self.learner = _Attributes(learn)
+        self.settings = {name: getattr(learn, name, _MISSING_SETTING) for name in USER_SETTINGS}
         loaders = list(getattr(learn.dls, "loaders", ()))
         self.objects = [
             _Attributes(item) for item in _user_objects(learn, loaders) if hasattr(item, "__dict__")
@@ -82,8 +92,18 @@ class _LearnerState:
         for generator, generator_state in self.loader_generators:
             generator.setstate(generator_state)
         self.random.restore()
+        # What the user set meanwhile (learn.lr = ..., from another cell) survives the
+        # restore: neither fastai's fit nor the sweep sets these.
+        changed = {
+            name: getattr(self.learn, name, _MISSING_SETTING)
+            for name, value in self.settings.items()
+            if getattr(self.learn, name, _MISSING_SETTING) is not value
+        }
         # Last: this also deletes what was set on the Learner during the sweep (its guards).
         self.learner.restore()
+        for name, value in changed.items():
+            if value is not _MISSING_SETTING:
+                setattr(self.learn, name, value)
 
 
 def _user_objects(learn: Learner, loaders: list[Any]) -> list[Any]:

@@ -176,3 +176,22 @@ def test_twenty_sweeps_in_one_process_do_not_grow_memory(
     grown = _rss_bytes() - before
     print(f"RSS grew by {grown / 2**20:.2f} MiB over 20 sweeps")
     assert grown < 10 * 2**20
+
+
+@pytest.mark.fastai
+def test_learn_lr_set_during_a_sweep_is_kept(comm_recorder: CommRecorder, tmp_path: Path) -> None:
+    """``learn.lr = …`` from another cell mid-sweep survives the sweep's restore."""
+    import torch
+
+    from tests.support.learners import digits_learner
+
+    learn = digits_learner(0, tmp_path)
+    weights = {name: value.clone() for name, value in learn.model.state_dict().items()}
+    widget = LRFinderWidget(learn, num_it=300)
+    widget.start()
+    _until(lambda: widget.sweep is not None and len(widget.sweep) >= 3)
+    learn.lr = 0.0123
+    widget.wait(timeout=TIMEOUT)
+    assert learn.lr == 0.0123
+    state = learn.model.state_dict()
+    assert all(torch.equal(value, state[name]) for name, value in weights.items())

@@ -20,6 +20,11 @@ Fidelity notes (measured against fastai 2.8.12 / torch 2.14.1):
   log is used, and the answer can differ from fastai's only when two slopes are within ~1e-5
   relative of each other.  This module never imports torch itself.
 
+Evidence: each rule has an explained variant (:data:`EXPLAINED_RULES`) returning ``(lr, (x, y),
+evidence)``: the same answer plus a read-only mapping of what the rule computed on its way, in
+fastai's terms (keys documented on :class:`lrwidget.RuleResult`); the fastai-signature function
+drops the third element of the same computation.  A custom rule may return evidence the same way.
+
 numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 """
 
@@ -28,7 +33,8 @@ from __future__ import annotations
 import functools
 import sys
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -36,6 +42,11 @@ import numpy as np
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
 Point = tuple[float, float]
 Rule = Callable[..., tuple[float, Point]]
+#: The values a rule computed on its way to its answer, by name (read-only).
+Evidence = Mapping[str, Any]
+#: What an explained rule returns: fastai's ``(lr, (x, y))`` plus the evidence.
+Explained = tuple[float, Point, Evidence]
+ExplainedRule = Callable[..., Explained]
 #: What ``methods=`` accepts: a rule's name (a key of :data:`RULES`) or a rule function.
 RuleSpec = str | Callable[..., Any]
 #: The rules the widget and ``analyze`` compute unless told otherwise.
@@ -109,6 +120,20 @@ def nearest_index(lrs: Float32Array, lr: float) -> int:
     return best
 
 
+def _evidence(**values: Any) -> Evidence:
+    """``values`` as a read-only mapping; its arrays (computed here, owned by no one else) are
+    made read-only too, so a result cannot be changed through its evidence."""
+    for value in values.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return MappingProxyType(values)
+
+
+def _plain(explained: Explained) -> tuple[float, Point]:
+    """fastai's ``(lr, (x, y))`` from an explained rule's answer."""
+    return explained[0], explained[1]
+
+
 def _require(name: str, needed: int, got: int) -> None:
     if got < needed:
         plural = "point" if needed == 1 else "points"
@@ -126,22 +151,36 @@ def minimum(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
         >>> round(lr, 6), point[1]
         (0.001, 1.0)
     """
+    return _plain(minimum_explained(lrs, losses, num_it))
+
+
+_MINIMUM_DIVISOR = 10  # fastai's minimum suggests a tenth of the lr at the lowest loss
+
+
+def minimum_explained(lrs: Any, losses: Any, num_it: int) -> Explained:
+    """:func:`minimum` plus its evidence: ``lowest`` (lr, loss) at the argmin, its ``index``
+    and the ``divisor`` (10)."""
     lr_array, loss_array = _float32(lrs), _float32(losses)
     _require("minimum", 1, len(loss_array))
-    lr_min = float(lr_array[int(np.argmin(loss_array))])
+    lowest = int(np.argmin(loss_array))
+    lr_min = float(lr_array[lowest])
     nearest = nearest_index(lr_array, lr_min)
-    return lr_min / 10, (lr_min, float(loss_array[nearest]))
+    evidence = _evidence(
+        lowest=(lr_min, float(loss_array[lowest])), index=lowest, divisor=_MINIMUM_DIVISOR
+    )
+    return lr_min / _MINIMUM_DIVISOR, (lr_min, float(loss_array[nearest])), evidence
 
 
-def _steep(lrs: Any, losses: Any, logarithm: Callable[[Any], Float32Array]) -> tuple[float, Point]:
+def _steep(lrs: Any, losses: Any, logarithm: Callable[[Any], Float32Array]) -> Explained:
     lr_array, loss_array = _float32(lrs), _float32(losses)
     _require("steep", 2, len(loss_array))
     logs = logarithm(lr_array)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         slopes = (loss_array[1:] - loss_array[:-1]) / (logs[1:] - logs[:-1])
-    lr_steep = float(lr_array[int(np.argmin(slopes))])
+    index = int(np.argmin(slopes))
+    lr_steep = float(lr_array[index])
     nearest = nearest_index(lr_array, lr_steep)
-    return lr_steep, (lr_steep, float(loss_array[nearest]))
+    return lr_steep, (lr_steep, float(loss_array[nearest])), _evidence(slope=slopes, index=index)
 
 
 def steep(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
@@ -149,12 +188,23 @@ def steep(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
 
     Returns ``(lr, (lr, loss))``.  Ties go to the first; a NaN slope wins (torch's argmin).
     """
+    return _plain(_steep(lrs, losses, natural_log32))
+
+
+def steep_explained(lrs: Any, losses: Any, num_it: int) -> Explained:
+    """:func:`steep` plus its evidence: the float32 ``slope`` array it takes the argmin of
+    (fastai's ``grads``, bit for bit when torch is loaded) and that ``index``."""
     return _steep(lrs, losses, natural_log32)
 
 
 def steep_log10(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
     """:func:`steep` with slopes against log10(lr) (the centred mode); same argmin in exact
     arithmetic, but rounding can break exact ties differently from fastai."""
+    return _plain(_steep(lrs, losses, log10_32))
+
+
+def steep_log10_explained(lrs: Any, losses: Any, num_it: int) -> Explained:
+    """:func:`steep_log10` plus its evidence (``slope`` against log10(lr), ``index``)."""
     return _steep(lrs, losses, log10_32)
 
 
@@ -195,18 +245,29 @@ def valley_index(losses: Any) -> int:
     after dropping the points that provably cannot change the answer (NaN, and a point equal
     to the previous one; see ``_kept_indices``).
     """
+    return _index_in_stretch(_valley_stretch(losses))
+
+
+def _valley_stretch(losses: Any) -> tuple[int, int]:
+    """fastai's final ``(max_start, max_end)``: ``max_end`` is the first index where a longest
+    strictly decreasing run ends and ``max_start = max_end - length`` (-1 when the run starts
+    at index 0); ``(0, 0)`` when no point is below an earlier one."""
     values = _float32(losses)
-    count = len(values)
-    _require("valley", 1, count)
+    _require("valley", 1, len(values))
     kept = _kept_indices(values)
     if kept is not None:
         values = values[kept]
     length, end = _longest_decrease(values)
     if length <= 1:
-        return 0
+        return 0, 0
     if kept is not None:
         end = int(kept[end])
-    start = end - length
+    return end - length, end
+
+
+def _index_in_stretch(stretch: tuple[int, int]) -> int:
+    """fastai's ``idx``: about halfway into the stretch (its arithmetic, its -1)."""
+    start, end = stretch
     sections = (end - start) / 3
     return start + int(sections) + int(sections / 2)
 
@@ -256,22 +317,39 @@ def _longest_decrease(values: Float32Array) -> tuple[int, int]:
 
 
 def valley(lrs: Any, losses: Any, num_it: int) -> tuple[float, Point]:
-    """About a third into the longest valley (strictly decreasing run, not contiguous).
+    """About halfway into the longest valley (strictly decreasing run, not contiguous).
 
     Returns ``(lr, (lr, loss))`` at fastai's index, including fastai's quirks.
 
     Example:
         >>> valley([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], 4)
-        (2.0, (2.0, 3.0))
+        (1.0, (1.0, 4.0))
     """
+    return _plain(valley_explained(lrs, losses, num_it))
+
+
+def valley_explained(lrs: Any, losses: Any, num_it: int) -> Explained:
+    """:func:`valley` plus its evidence: fastai's ``stretch`` ``(max_start, max_end)`` and the
+    ``index`` it picks in it (either can be -1, a Python negative index: see
+    :class:`lrwidget.RuleResult`)."""
     lr_array, loss_array = _float32(lrs), _float32(losses)
-    index = valley_index(loss_array)
-    return float(lr_array[index]), (float(lr_array[index]), float(loss_array[index]))
+    stretch = _valley_stretch(loss_array)
+    index = _index_in_stretch(stretch)
+    lr = float(lr_array[index])
+    return lr, (lr, float(loss_array[index])), _evidence(stretch=stretch, index=index)
 
 
 def slide_position(losses: Any, lr_diff: int = 15, thresh: float = 0.005) -> int:
     """Index (>= 0) of fastai's ``slide`` learning rate (before ``adjust_value``)."""
-    loss_array = _float32(losses)
+    return _slide_walk(_float32(losses), lr_diff, thresh)[1]
+
+
+def _slide_walk(
+    loss_array: Float32Array, lr_diff: int, thresh: float
+) -> tuple[int, int, Float32Array]:
+    """``(steps, position, gradient)``: fastai's ``while`` loop takes ``steps`` steps (``r_idx``
+    ends at ``-1 - steps``, ``l_idx`` at ``-1 - lr_diff - steps``) on the float32
+    ``np.gradient``, and its ``local_min_lr`` is then at ``position``."""
     count = len(loss_array)
     _require("slide", lr_diff + 1, count)
     if lr_diff < 0:  # as the earlier fancy-indexing version did (past the end of the array)
@@ -281,14 +359,12 @@ def slide_position(losses: Any, lr_diff: int = 15, thresh: float = 0.005) -> int
         # fastai walks r = count - 1, count - 2, ..., lr_diff while the gradient at r and at
         # r - lr_diff differ by more than thresh; stop[k] is "it stops at r = lr_diff + k".
         stop = ~(np.abs(gradient[lr_diff:] - gradient[: count - lr_diff]) > thresh)
-    if not stop.any():
-        iterations = count - lr_diff
+    if stop.any():
+        steps = count - 1 - lr_diff - (len(stop) - 1 - int(np.argmax(stop[::-1])))
     else:
-        last = len(stop) - 1 - int(np.argmax(stop[::-1]))
-        iterations = count - 1 - lr_diff - last
-    if iterations == 0:
-        return count - 1 - lr_diff
-    return count - iterations - lr_diff
+        steps = count - lr_diff
+    # local_min_lr starts at l_idx and follows it only for the steps before the last.
+    return steps, count - 1 - lr_diff - max(steps - 1, 0), gradient
 
 
 def slide(
@@ -305,12 +381,35 @@ def slide(
     Returns ``(lr, (lr, loss interpolated at lr on a log10 axis))``.  Needs ``lr_diff + 1``
     points (fastai raises IndexError below that).
     """
+    return _plain(slide_explained(lrs, losses, num_it, lr_diff, thresh, adjust_value))
+
+
+def slide_explained(
+    lrs: Any,
+    losses: Any,
+    num_it: int,
+    lr_diff: int = 15,
+    thresh: float = 0.005,
+    adjust_value: float = 1.0,
+) -> Explained:
+    """:func:`slide` plus its evidence: the ``window`` where fastai's loop stops, the loss
+    ``gradient``, ``thresh``, ``lr_diff``, the ``index`` of the learning rate and
+    ``adjust_value``."""
     lr_array, loss_array = _float32(lrs), _float32(losses)
-    position = slide_position(loss_array, lr_diff, thresh)
+    count = len(loss_array)
+    steps, position, gradient = _slide_walk(loss_array, lr_diff, thresh)
     suggestion = float(lr_array[position]) * adjust_value
     with np.errstate(divide="ignore", invalid="ignore"):
         height = float(np.interp(np.log10(suggestion), np.log10(lr_array), loss_array))
-    return suggestion, (suggestion, height)
+    evidence = _evidence(
+        window=(count - 1 - lr_diff - steps, count - 1 - steps),
+        gradient=gradient,
+        thresh=float(thresh),
+        lr_diff=lr_diff,
+        index=position,
+        adjust_value=float(adjust_value),
+    )
+    return suggestion, (suggestion, height), evidence
 
 
 def rule_name(rule: RuleSpec) -> str:
@@ -332,6 +431,14 @@ RULES: dict[str, Rule] = {
     "steep": steep,
     "valley": valley,
     "slide": slide,
+}
+
+#: The same rules returning ``(lr, (x, y), evidence)``; ``analyze`` calls these.
+EXPLAINED_RULES: dict[str, ExplainedRule] = {
+    "minimum": minimum_explained,
+    "steep": steep_explained,
+    "valley": valley_explained,
+    "slide": slide_explained,
 }
 
 EXPLANATIONS: dict[str, str] = {

@@ -14,8 +14,9 @@ import collections
 import functools
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,34 @@ class RuleResult:
         reason: Why there is no answer, in plain words; None when there is one.
         explanation: One line saying what the rule looks for.
         returned_point: For ``minimum``: ``(lr, smoothed loss at the nearest lr)``.
+        evidence: Read-only mapping of the values the rule computed on its way to ``lr``, in
+            fastai's terms, on the analysed window: indices count from ``analysis.window[0]``.
+            Empty when the rule gave no answer, and for rules that return none (fastai's own
+            functions, 2-tuple custom rules).  Not compared by ``==``.  Arrays are read-only.
+
+            * ``minimum``: ``lowest`` (float, float), the lr and smoothed loss at the argmin
+              (the first NaN, if any, as torch's ``argmin``); ``index`` int, that argmin;
+              ``divisor`` int, 10 (``lr == lowest[0] / divisor``).
+            * ``steep``: ``slope`` float32 array of length n - 1, fastai's ``grads``
+              ``(losses[1:] - losses[:-1]) / (log(lrs[1:]) - log(lrs[:-1]))``, bit for bit
+              when torch is loaded (against log10(lr) when ``smoothing="centred"``);
+              ``index`` int, its argmin (first NaN, else first minimum).
+            * ``valley``: ``stretch`` (int, int), fastai's final ``(max_start, max_end)``:
+              ``max_end`` is where the first longest strictly decreasing run (not contiguous)
+              ends, ``max_start = max_end - length``, so -1 when that run starts at the first
+              point; ``(0, 0)`` when no point is below an earlier one.  ``index`` int, fastai's
+              ``max_start + int(sections) + int(sections / 2)`` with ``sections = (max_end -
+              max_start) / 3``; it is -1 for the stretch ``(-1, 1)`` (the longest run is the
+              first two points), which fastai uses as a Python negative index: ``lr`` is then
+              the *last* point's.
+            * ``slide``: ``window`` (int, int), ``(n + l_idx, n + r_idx)`` where fastai's loop
+              over negative indices stops (n the window length; the first can be -1 when the
+              loop ran off the start); ``gradient`` float32 array of length n, fastai's
+              ``np.gradient(losses)``; ``thresh`` float, the absolute bound on the change of
+              ``gradient`` over ``lr_diff`` points (0.005); ``lr_diff`` int (15); ``index``
+              int, where ``lr`` is taken; ``adjust_value`` float (1.0).
+            * A custom rule: whatever mapping it returned as a third element,
+              ``(lr, (x, y), evidence)``, as a read-only shallow copy.
     """
 
     name: str
@@ -66,6 +95,7 @@ class RuleResult:
     reason: str | None
     explanation: str
     returned_point: tuple[float, float] | None = None
+    evidence: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
 
 @dataclass(frozen=True)
@@ -134,10 +164,12 @@ def divergence_index(smoothed: Float32Array, div_threshold: float) -> int | None
 
 def _call_rule(
     method: MethodSpec, lrs: Float32Array, losses: Float32Array, num_it: int, centred: bool
-) -> tuple[float, tuple[float, float]]:
+) -> tuple[float, tuple[float, float], Mapping[str, Any]]:
     if isinstance(method, str):
         function = (
-            _suggest.steep_log10 if (centred and method == "steep") else _suggest.RULES[method]
+            _suggest.steep_log10_explained
+            if (centred and method == "steep")
+            else _suggest.EXPLAINED_RULES[method]
         )
         return function(lrs, losses, num_it)
     if "torch" in sys.modules:
@@ -148,8 +180,21 @@ def _call_rule(
         result = call_rule(method, lrs, losses, num_it)
     else:
         result = method(lrs, losses, num_it)
-    lr, (x, y) = result
-    return float(lr), (float(x), float(y))
+    return _unpack_custom(result)
+
+
+def _unpack_custom(result: Any) -> tuple[float, tuple[float, float], Mapping[str, Any]]:
+    """A custom rule's ``(lr, (x, y))`` or ``(lr, (x, y), evidence)``, evidence read-only."""
+    if not (isinstance(result, Sequence) and len(result) == 3):
+        lr, (x, y) = result
+        return float(lr), (float(x), float(y)), MappingProxyType({})
+    lr, (x, y), evidence = result
+    if not isinstance(evidence, Mapping):
+        raise TypeError(
+            f"a rule's third return value (its evidence) must be a mapping such as a dict; got "
+            f"{type(evidence).__name__}. Return (lr, (x, y)) or (lr, (x, y), {{name: value}})."
+        )
+    return float(lr), (float(x), float(y)), MappingProxyType(dict(evidence))
 
 
 def _empty_reason(
@@ -236,7 +281,7 @@ def _rule_result(
     window_lrs = np.ascontiguousarray(lrs[start:stop])
     window_losses = np.ascontiguousarray(smoothed[start:stop])
     try:
-        lr, point = _call_rule(
+        lr, point, evidence = _call_rule(
             method, window_lrs, window_losses, sweep.num_it, smoothing == "centred"
         )
     except _suggest.NoSuggestion as error:
@@ -249,7 +294,7 @@ def _rule_result(
     if method == "minimum":
         nearest = _suggest.nearest_index(lrs, lr)
         returned = (lr, float(smoothed[nearest]))
-    return RuleResult(name, lr, point, index, None, explanation, returned)
+    return RuleResult(name, lr, point, index, None, explanation, returned, evidence)
 
 
 def analyze(

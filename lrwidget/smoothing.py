@@ -1,22 +1,17 @@
 """Smoothing of raw per-batch losses: fastai's debiased EMA, bit for bit, and a zero-lag option.
 
 fastai's ``AvgSmoothLoss`` keeps ``val = torch.lerp(raw, val, beta)`` in float32 and reports
-``val / (1 - beta**count)``.  On the CPU, torch computes ``lerp(start, end, w)`` with one fused
-multiply-add: ``fma(w - 1, end - start, end)`` for ``|w| >= 0.5`` and ``fma(w, end - start, start)``
-otherwise (measured: the two-rounding formula ``end - (end - start) * (1 - w)`` disagrees with
-torch on about 10% of random inputs, the fused form on none).  numpy has no fused multiply-add,
-so :func:`_fused_multiply_add32` emulates it exactly: the product of two float32 values is exact
-in float64, the sum is rounded *to odd* in float64 and then rounded to float32, which is the
-correctly rounded float32 result.  Plain float64 rounding followed by float32 rounding gives the
-same result except when the float64 sum lands exactly halfway between two float32 numbers (or
-among float32 subnormals), so :func:`_exact_steps` rounds twice and sends only those rare
-elements through the emulation.
+``val / (1 - beta**count)``.  How torch's CPU ``lerp`` rounds depends on the kernel it runs:
+once (a fused multiply-add) in its vectorised kernels, twice in its DEFAULT ones (an x86 CPU
+without AVX2); measured, the two disagree on about one step in twelve.  :mod:`lrwidget._lerp`
+computes either exactly in numpy, and when torch is already imported asks it once which one it
+does (:func:`torch_lerp_rounding`); without torch the EMA rounds once.
 
 The recursion is sequential and must not be reassociated, so :func:`ema` builds a fast
 *candidate* (a Python loop for short sweeps, many chunks advanced side by side in numpy for
-long ones) and then *verifies* every step against the exact fused formula in one vectorised
-pass, recomputing from the first disagreement.  The result is exact whatever the candidate was;
-the candidate only decides the speed.
+long ones) and then *verifies* every step against the exact formula in one vectorised pass,
+recomputing from the first disagreement.  The result is exact whatever the candidate was; the
+candidate only decides the speed.
 
 numpy only: this module must not import fastai, torch, ipywidgets or bqplot.
 """
@@ -30,6 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from lrwidget import _lerp
+from lrwidget._lerp import Rounding, torch_lerp_rounding
+
+__all__ = ["Rounding", "centred", "ema", "lerp_states", "torch_lerp_rounding"]
+
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
 _FloatArray = np.ndarray[Any, np.dtype[np.floating[Any]]]
 
@@ -39,94 +39,32 @@ _LOOP_LIMIT = 6_000
 _CHUNK = 256
 #: Warm-up of each chunk, in time constants of the EMA (``1 / -ln(beta)`` points each).
 _WARM_UP = 6.0
-#: Smallest positive normal float32; below it float32 spacing is coarser (see _exact_steps).
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
-#: The 29 float64 mantissa bits that float32 drops, and their pattern exactly halfway.
-_BELOW_FLOAT32 = (1 << 29) - 1
-_HALFWAY = 1 << 28
-
-
-# --- exact float32 arithmetic ------------------------------------------------------------------
-def _fused_multiply_add32(
-    coefficient: np.float32 | Float32Array, factor: Float32Array, addend: Float32Array
-) -> Float32Array:
-    """``round_to_float32(coefficient * factor + addend)`` with a single rounding (an exact FMA).
-
-    The product of two float32 numbers fits in float64 exactly.  The float64 sum is made
-    round-to-odd (truncate, then set the last bit when inexact) using the exact TwoSum error,
-    and a round-to-odd value with 29 spare bits rounds to float32 exactly like the true sum.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        product = np.multiply(factor, coefficient, dtype=np.float64)
-        addend64 = np.asarray(addend, dtype=np.float64)
-        total = product + addend64
-        virtual = total - product
-        error = (product - (total - virtual)) + (addend64 - virtual)
-        inexact = (error != 0) & np.isfinite(error)
-        bits = total.view(np.int64).copy()
-        # The exact value lies between `total` and zero: truncation is one float64 step inwards.
-        inwards = inexact & ((error > 0) != (total > 0))
-        bits -= inwards
-        bits |= inexact
-        return bits.view(np.float64).astype(np.float32)
-
-
-def _lerp_parameters(beta: float) -> tuple[np.float32, bool]:
-    """torch's lerp branch for weight ``beta``: (coefficient, base_is_state)."""
-    weight = np.float32(beta)
-    if abs(weight) < 0.5:
-        return weight, False
-    return np.float32(weight - np.float32(1.0)), True
-
-
-def _exact_steps(
-    previous: Float32Array, raw: Float32Array, coefficient: np.float32, base_is_state: bool
-) -> Float32Array:
-    """One exact lerp step for every pair (previous state, raw loss), vectorised.
-
-    The product of the float32 difference and the coefficient is exact in float64, so the
-    float64 sum is the fused result rounded once, and rounding it on to float32 gives the
-    correctly rounded float32 result *unless* that float64 sum lies exactly halfway between
-    two float32 numbers (double rounding can then tie the wrong way) or in float32's
-    subnormal range (coarser spacing, so the halfway test below does not apply).  Only those
-    elements, about one in 2**29 on real curves, go through :func:`_fused_multiply_add32`;
-    the rest costs five array operations instead of twenty.
-    """
-    addend = previous if base_is_state else raw
-    with np.errstate(invalid="ignore", over="ignore"):
-        difference = previous - raw
-        total = np.multiply(difference, coefficient, dtype=np.float64)
-        total += addend
-        result = total.astype(np.float32)
-        suspicious = (total.view(np.int64) & _BELOW_FLOAT32) == _HALFWAY
-        smallest = np.abs(result).min(initial=np.inf)
-        if not smallest > _FLOAT32_TINY:  # also when a NaN is present: check element-wise
-            suspicious |= (np.abs(total) < _FLOAT32_TINY) & (total != 0)
-    hard = np.flatnonzero(suspicious)
-    if len(hard):
-        result[hard] = _fused_multiply_add32(coefficient, difference[hard], addend[hard])
-    return result
 
 
 # --- fast candidates ----------------------------------------------------------------------------
 def _loop_candidate(
-    raw: Float32Array,
-    start: int,
-    stop: int,
-    state: float,
-    coefficient: np.float32,
-    base_is_state: bool,
+    raw: Float32Array, start: int, stop: int, state: float, step: _lerp.Step
 ) -> Float32Array:
-    """States ``start..stop-1`` by a Python loop in float64 with float32 rounding per operation.
+    """States ``start..stop-1`` by a Python loop in float64 with float32 rounding per operation
+    (storing into a float32 array rounds).
 
-    Exact except when the float64 sum lands exactly on a float32 tie (about 2**-29 per step);
-    :func:`_settle` finds and repairs those.
+    Rounding once, exact except when the float64 sum lands exactly on a float32 tie (about
+    2**-29 per step); :func:`_settle` finds and repairs those.  Rounding twice, always exact:
+    float64 has room for float32's products, and for its sums rounded twice.
     """
     out = array("f", bytes(4 * (stop - start)))
     values = raw[start:stop].tolist()
-    factor = float(coefficient)
+    factor = float(step.coefficient)
     index = 0
-    if base_is_state:
+    if not step.fused:
+        base_is_state = step.base_is_state
+        for value in values:
+            out[index] = state - value
+            out[index] = factor * out[index]
+            out[index] += state if base_is_state else value
+            state = out[index]
+            index += 1
+    elif step.base_is_state:
         for value in values:
             out[index] = state - value
             out[index] = state + factor * out[index]
@@ -141,9 +79,7 @@ def _loop_candidate(
     return np.frombuffer(out, dtype=np.float32).copy()
 
 
-def _chunked_candidate(
-    raw: Float32Array, coefficient: np.float32, base_is_state: bool, beta: float
-) -> Float32Array:
+def _chunked_candidate(raw: Float32Array, step: _lerp.Step, beta: float) -> Float32Array:
     """States for a long sweep: every chunk of ``_CHUNK`` points is advanced side by side.
 
     Each chunk starts ``warm_up`` points early from the float64 EMA (a few float32 units off);
@@ -171,10 +107,12 @@ def _chunked_candidate(
             state[exact_start:] = guesses.astype(np.float32)
     states = np.empty((steps, chunks), dtype=np.float32)
     difference = np.empty(chunks, dtype=np.float32)
-    product = np.empty(chunks, dtype=np.float64)
-    factor = np.float64(coefficient)
+    # Rounding once: the product stays exact in float64 and the sum rounds once (ties aside).
+    # Rounding twice: the product is rounded to float32 before the sum, as ATen does.
+    product = np.empty(chunks, dtype=np.float64 if step.fused else np.float32)
+    factor = np.float64(step.coefficient) if step.fused else step.coefficient
     with np.errstate(invalid="ignore", over="ignore"):
-        _advance(rows, states, state, difference, product, factor, base_is_state)
+        _advance(rows, states, state, difference, product, factor, step.base_is_state)
     return np.ascontiguousarray(states[warm_up:].T).reshape(-1)[:count]
 
 
@@ -208,19 +146,19 @@ def _advance(
     state: Float32Array,
     difference: Float32Array,
     product: np.ndarray,
-    factor: np.float64,
+    factor: np.floating[Any],
     base_is_state: bool,
 ) -> None:
-    for step in range(len(rows)):
-        np.subtract(state, rows[step], out=difference)
+    for index in range(len(rows)):
+        np.subtract(state, rows[index], out=difference)
         np.multiply(difference, factor, out=product)
-        np.add(product, state if base_is_state else rows[step], out=states[step], casting="unsafe")
-        state = states[step]
+        np.add(
+            product, state if base_is_state else rows[index], out=states[index], casting="unsafe"
+        )
+        state = states[index]
 
 
-def _settle(
-    raw: Float32Array, candidate: Float32Array, coefficient: np.float32, base_is_state: bool
-) -> Float32Array:
+def _settle(raw: Float32Array, candidate: Float32Array, step: _lerp.Step) -> Float32Array:
     """Make ``candidate`` exactly fastai's recursion: verify each step, recompute where wrong."""
     count = len(raw)
     if count == 0:
@@ -228,7 +166,7 @@ def _settle(
     previous = np.empty(count, dtype=np.float32)
     previous[0] = 0.0
     previous[1:] = candidate[:-1]
-    exact = _exact_steps(previous, raw, coefficient, base_is_state)
+    exact = _lerp.steps(previous, raw, step)
     wrong = _differ(exact, candidate)
     position = 0  # candidate[:position] is known to be exact
     for index in wrong.tolist():
@@ -238,9 +176,9 @@ def _settle(
         state = np.float32(0.0) if index == 0 else candidate[index - 1]
         while index < count:
             stop = min(count, index + 512)
-            block = _loop_candidate(raw, index, stop, float(state), coefficient, base_is_state)
+            block = _loop_candidate(raw, index, stop, float(state), step)
             block_previous = np.concatenate(([state], block[:-1])).astype(np.float32)
-            checked = _exact_steps(block_previous, raw[index:stop], coefficient, base_is_state)
+            checked = _lerp.steps(block_previous, raw[index:stop], step)
             bad = np.flatnonzero(~_same(checked, block))
             good_until = stop if len(bad) == 0 else index + int(bad[0])
             if len(bad):
@@ -297,24 +235,34 @@ def _as_float32(losses: _FloatArray | list[float]) -> Float32Array:
     return np.ascontiguousarray(array_in, dtype=np.float32)
 
 
-def lerp_states(losses: _FloatArray | list[float], beta: float = 0.98) -> Float32Array:
-    """fastai's ``AvgSmoothLoss.val`` after each batch (the EMA before debiasing), exact."""
+def lerp_states(
+    losses: _FloatArray | list[float], beta: float = 0.98, *, rounding: Rounding | None = None
+) -> Float32Array:
+    """fastai's ``AvgSmoothLoss.val`` after each batch (the EMA before debiasing), exact.
+
+    ``rounding`` as in :func:`ema`.
+    """
     raw = _as_float32(losses)
-    coefficient, base_is_state = _lerp_parameters(beta)
+    step = _lerp.make_step(beta, _lerp.resolve_rounding(rounding))
     if len(raw) <= _LOOP_LIMIT:
-        candidate = _loop_candidate(raw, 0, len(raw), 0.0, coefficient, base_is_state)
+        candidate = _loop_candidate(raw, 0, len(raw), 0.0, step)
     else:
-        candidate = _chunked_candidate(raw, coefficient, base_is_state, beta)
-    return _settle(raw, candidate, coefficient, base_is_state)
+        candidate = _chunked_candidate(raw, step, beta)
+    return _settle(raw, candidate, step)
 
 
-def ema(losses: _FloatArray | list[float], beta: float = 0.98) -> Float32Array:
+def ema(
+    losses: _FloatArray | list[float], beta: float = 0.98, *, rounding: Rounding | None = None
+) -> Float32Array:
     """fastai's smoothed loss (``recorder.losses``) from raw per-batch losses, bit for bit.
 
     Args:
         losses: Raw loss of each batch (``learn.loss.mean()``); converted to float32 as fastai
             holds them.
         beta: The EMA weight, ``0 <= beta < 1`` (fastai's default 0.98).
+        rounding: How each ``torch.lerp`` step rounds: ``"once"`` (vectorised CPU kernels),
+            ``"twice"`` (ATen's DEFAULT kernels), or None for what the loaded torch does
+            (:func:`torch_lerp_rounding`; ``"once"`` when torch is not imported).
 
     Returns:
         float32 array of the same length: ``val_k / float32(1 - beta**k)``.  A NaN raw loss makes
@@ -324,7 +272,7 @@ def ema(losses: _FloatArray | list[float], beta: float = 0.98) -> Float32Array:
         >>> ema([2.0, 2.0, 2.0]).tolist()
         [2.0, 2.0, 2.0]
     """
-    states = lerp_states(losses, beta)
+    states = lerp_states(losses, beta, rounding=rounding)
     # Past the head every divisor is exactly 1, and x / 1 is x (NaN, inf and -0.0 included):
     # divide the head in place and allocate nothing the length of the sweep.
     head = _divisor_head(float(beta))[: len(states)]

@@ -14,7 +14,6 @@ from lrwidget.analysis import window_bounds
 
 torch = pytest.importorskip("torch")
 schedule = pytest.importorskip("fastai.callback.schedule")
-from tests.support.lerp import needs_fused_torch_lerp  # noqa: E402  (imports torch)
 
 FASTAI_RULES = (schedule.minimum, schedule.steep, schedule.valley, schedule.slide)
 
@@ -58,7 +57,6 @@ def sweeps(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return schedule_lrs(count, num_it), raw, num_it
 
 
-@needs_fused_torch_lerp
 @settings(max_examples=250, deadline=None)
 @given(sweep=sweeps())
 def test_default_analysis_equals_fastai_lr_find(sweep: tuple[np.ndarray, np.ndarray, int]) -> None:

@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "_errors": 0,
     "_checks": 1,
     "_sweep_file": 2,
+    "_lerp": 2,
     "sweep": 3,
     "smoothing": 4,
     "suggest": 4,

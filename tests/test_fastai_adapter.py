@@ -17,7 +17,6 @@ from lrwidget._fastai import run_sweep
 from lrwidget.smoothing import ema
 from lrwidget.sweep import Sweep
 from tests.support.learners import BUILDERS, assert_unchanged, user_state, wrap_model
-from tests.support.lerp import ROUNDS_TWICE_REASON, TORCH_LERP_ROUNDS_ONCE
 
 pytestmark = pytest.mark.fastai
 
@@ -89,8 +88,6 @@ def test_sweep_matches_fastai_lr_find(
     # (a) the schedule, (b) fastai's smoothed loss: exactly
     assert sweep.lrs.tolist() == lrs
     np.testing.assert_array_equal(sweep.fastai_smooth_losses, smooth)
-    if not TORCH_LERP_ROUNDS_ONCE:
-        pytest.xfail(ROUNDS_TWICE_REASON)
     # the raw losses are the exact float32 values: smoothing them again gives fastai's curve
     np.testing.assert_array_equal(ema(sweep.losses), np.asarray(smooth, dtype=np.float32))
     # (c) the suggestions, from the live sweep and from the bare arrays

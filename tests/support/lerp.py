@@ -1,18 +1,16 @@
-"""Whether torch's CPU ``lerp`` rounds once (a fused multiply-add) on this machine.
+"""How torch's CPU ``lerp`` rounds on this machine, measured broadly and independently of lrwidget.
 
 fastai smooths the loss with ``torch.lerp`` on float32.  Where ATen runs its vectorised CPU
-kernels (AVX2, AVX-512, NEON) lerp rounds once, which lrwidget's EMA mirrors bit for bit.  Where
-it runs its DEFAULT kernels (an x86 CPU without AVX2, or ``ATEN_CPU_CAPABILITY=default``) it
-rounds twice, and fastai's smoothed loss then differs from lrwidget's in the last bit on about
-one step in twelve.  Tests that compare lrwidget's smoothing with torch's or fastai's on this
-machine carry :data:`needs_fused_torch_lerp` (or call ``pytest.xfail(ROUNDS_TWICE_REASON)``
-after their other checks): an expected failure where lerp rounds twice.
+kernels (AVX2, AVX-512, NEON) lerp rounds once; where it runs its DEFAULT kernels (an x86 CPU
+without AVX2, or ``ATEN_CPU_CAPABILITY=default``) it rounds twice.  lrwidget finds out which with
+a two-input probe (:func:`lrwidget.smoothing.torch_lerp_rounding`); the tests check that probe
+against :data:`TORCH_LERP_ROUNDS_ONCE`, measured here on thousands of inputs through both of
+torch's code paths (whole vectors and 0-d tensors).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 
@@ -47,13 +45,3 @@ def _torch_lerp_rounds_once() -> bool:
 
 
 TORCH_LERP_ROUNDS_ONCE = _torch_lerp_rounds_once()
-
-ROUNDS_TWICE_REASON = (
-    f"torch's lerp rounds twice on this CPU (ATen capability "
-    f"{torch.backends.cpu.get_cpu_capability()}), so fastai's smoothed loss differs from "
-    f"lrwidget's EMA, which mirrors a lerp rounded once, in the last bit"
-)
-
-needs_fused_torch_lerp = pytest.mark.xfail(
-    not TORCH_LERP_ROUNDS_ONCE, reason=ROUNDS_TWICE_REASON, strict=False
-)

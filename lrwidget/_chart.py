@@ -155,8 +155,26 @@ class LossChart:
             layout={"width": "100%", "height": "420px"},
         )
         self.figure.add_class("lrw-figure")
+        self.full_range = (start_lr, end_lr)
+        #: Pans (drag) and zooms (wheel) the LR axis while zoom is on; the widget redraws the
+        #: visible range from the full sweep (see :meth:`set_zoom`).
+        self.zoom = bqplot.interacts.PanZoom(scales={"x": [self.x_scale]})
         #: True while :meth:`send` assigns traits (observers ignore their own echoes).
         self.drawing = False
+
+    def set_zoom(self, enabled: bool) -> None:
+        """Let the mouse pan and zoom the LR axis (on), or show the whole sweep again (off)."""
+        self.figure.interaction = self.zoom if enabled else None
+        if not enabled:
+            with self.x_scale.hold_sync():
+                self.x_scale.min, self.x_scale.max = self.full_range
+
+    def visible(self) -> tuple[float, float] | None:
+        """The LR range on screen when zoomed in or panned; None when it is the whole axis."""
+        low, high = self.x_scale.min, self.x_scale.max
+        if low is None or high is None or (low, high) == self.full_range:
+            return None
+        return (float(min(low, high)), float(max(low, high)))
 
     def changes(self, view: ChartView, *, only: Collection[str] | None = None) -> list[Change]:
         """What assigning ``view`` would change: one ``(widget, {trait: value})`` per widget.

@@ -5,7 +5,7 @@ edits, which controls show it, how to read the trait's value from them and how t
 value in them.  The widget walks that table both ways: a control event becomes trait
 updates, a trait change moves the controls.
 
-DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-status``,
+DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-zoom``, ``lrw-status``,
 ``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``, ``lrw-skip-start``,
 ``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``, ``lrw-rules``, ``lrw-selected``,
 ``lrw-readout``.
@@ -39,6 +39,7 @@ class Controls:
 
     run_button: widgets.Button
     stop_button: widgets.Button
+    zoom_toggle: widgets.ToggleButton
     status_html: widgets.HTML
     progress: widgets.IntProgress
     progress_html: widgets.HTML
@@ -55,7 +56,7 @@ class Controls:
     def rows(self, figure: widgets.DOMWidget) -> list[widgets.Widget]:
         """The widget's children, top to bottom, with the chart's figure in its place."""
         return [
-            widgets.HBox([self.run_button, self.stop_button, self.status_html]),
+            widgets.HBox([self.run_button, self.stop_button, self.zoom_toggle, self.status_html]),
             widgets.HBox([self.progress, self.progress_html]),
             figure,
             widgets.HBox([self.beta_slider, self.smoothing_dropdown]),
@@ -73,6 +74,7 @@ class Controls:
 _CLASSES = {
     "run_button": "lrw-run",
     "stop_button": "lrw-stop",
+    "zoom_toggle": "lrw-zoom",
     "status_html": "lrw-status",
     "progress": "lrw-progress",
     "progress_html": "lrw-progress-text",
@@ -93,6 +95,11 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
     controls = Controls(
         run_button=widgets.Button(description="Run", icon="play", button_style="primary"),
         stop_button=widgets.Button(description="Stop", icon="stop", disabled=True),
+        zoom_toggle=widgets.ToggleButton(
+            description="Zoom",
+            icon="search",
+            tooltip="Drag to pan and scroll to zoom the LR axis; off shows the whole sweep.",
+        ),
         status_html=widgets.HTML(),
         progress=widgets.IntProgress(min=0, max=num_it, value=0),
         progress_html=widgets.HTML(),

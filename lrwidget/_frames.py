@@ -71,6 +71,7 @@ class Display:
     selected: str
     selected_lr: float | None
     custom_lr: float | None
+    visible: tuple[float, float] | None = None  # the zoomed LR range; None: all of it
 
 
 class Frames:
@@ -88,14 +89,16 @@ class Frames:
         #: The last full view drawn (light frames replace only its points and curve).
         self.view: ChartView | None = None
 
-    def light(self, sweep: Sweep | None, settings: Settings) -> list[Change]:
+    def light(
+        self, sweep: Sweep | None, settings: Settings, visible: tuple[float, float] | None
+    ) -> list[Change]:
         """Only the raw points, the smoothed line and the bar: no ``analyze`` (valley alone
         costs milliseconds at thousands of points), no readout."""
         if sweep is None or len(sweep) == 0 or self.view is None:
             return []
         frozen = sweep.frozen()
         smoothed = smoothed_losses(frozen, settings.beta, settings.smoothing)
-        view = stream_view(self.view, frozen.lrs, frozen.losses, smoothed)
+        view = stream_view(self.view, frozen.lrs, frozen.losses, smoothed, visible)
         frame = self.chart.changes(view, only=STREAM_MARKS)
         return frame + value_change(self.controls.progress, min(len(frozen), self.num_it))
 
@@ -159,6 +162,7 @@ class Frames:
             skip_start=settings.skip_start if settings.skip_start is not None else 0,
             skip_end=settings.skip_end,
             div_threshold=settings.div_threshold,
+            visible=display.visible,
         )
         return self.view
 

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrwidget._view import CUSTOM_COLOR, format_lr, rule_color
-from lrwidget.settings import DIVERGENCE_FACTOR
+from lrwidget.settings import CUSTOM, DIVERGENCE_FACTOR
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
 
-CUSTOM = "custom"
 
 _STATUS_WORDS = {
     "running": "running",

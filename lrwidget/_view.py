@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from lrwidget._boundaries import boundary_function
+from lrwidget._reduce import MAX_POINTS_PER_MARK, reduce_series
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
@@ -162,44 +165,40 @@ class ChartView:
 
 
 def stream_view(
-    view: ChartView, lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray
+    view: ChartView,
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    smoothed: np.ndarray,
+    visible: tuple[float, float] | None = None,
 ) -> ChartView:
-    """``view`` with only the raw points and the smoothed line replaced (fresh arrays).
+    """``view`` with only the raw points and the smoothed line replaced (fresh arrays, each
+    reduced to at most MAX_POINTS_PER_MARK points of the ``visible`` LR range).
 
     A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
     (the last full redraw) is not sent again.
     """
-    return dataclasses.replace(view, **_xy("raw", lrs, losses), **_xy("smoothed", lrs, smoothed))
+    return dataclasses.replace(
+        view,
+        **_reduced("raw", lrs, losses, visible),
+        **_reduced("smoothed", lrs, smoothed, visible),
+    )
 
 
-def boundary_lrs(lrs: np.ndarray, count: int, start_lr: float, end_lr: float) -> FloatArray:
-    """The LR drawn for each index boundary 0..count (the edge between point i-1 and point i).
-
-    Between two recorded points: their geometric mean.  Outside the recorded points (or with
-    none): the exponential schedule at i - 1/2, clipped to [start_lr, end_lr].  ``count`` is
-    the number of points (``len(lrs)``) or, with no points, the number requested.
-    """
-    indices = np.arange(count + 1, dtype=np.float64)
-    recorded = len(lrs)
-    schedule = start_lr * (end_lr / start_lr) ** ((indices - 0.5) / max(count, 1))
-    result = np.clip(schedule, start_lr, end_lr)
-    if recorded >= 2:
-        inner = np.sqrt(lrs[:-1] * lrs[1:])
-        last = min(recorded, count + 1)
-        result[1:last] = inner[: last - 1]
-    if recorded >= 1:
-        result[0] = min(start_lr, float(lrs[0]))
-        if recorded <= count:
-            result[recorded] = end_lr if recorded == count else result[recorded]
-    return np.asarray(result, dtype=np.float64)
-
-
-def nearest_boundary(lr: float, boundaries: np.ndarray) -> int:
-    """The index boundary whose LR is nearest to ``lr`` in log space."""
-    if not math.isfinite(lr) or lr <= 0 or len(boundaries) == 0:
-        return 0
-    distances = np.abs(np.log(boundaries) - math.log(lr))
-    return int(np.argmin(distances))
+def _reduced(
+    mark: str,
+    lrs: ArrayLike,
+    values: ArrayLike,
+    visible: tuple[float, float] | None,
+    keep: Sequence[int] = (),
+) -> _Fields:
+    """``{mark}_x``/``{mark}_y`` reduced for the screen: what the browser receives is bounded
+    whatever the sweep's length; spikes, extremes and non-finite points stay (see _reduce)."""
+    x = np.asarray(lrs, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if len(x) <= MAX_POINTS_PER_MARK and visible is None:
+        return _xy(mark, x, y)
+    shown = reduce_series(x, y, x_range=visible, keep=list(keep) or None)
+    return _xy(mark, x[shown], y[shown])
 
 
 def divergence_reference(analysis: Analysis) -> float | None:
@@ -233,26 +232,29 @@ def build_view(
     skip_start: int,
     skip_end: int,
     div_threshold: float | None,
+    visible: tuple[float, float] | None = None,
 ) -> ChartView:
     """Compute every array the chart shows.  Pure: no widget is touched.
 
     ``lrs``/``losses`` are the raw record; ``analysis`` the result of ``analyze`` on it (None
-    while there is nothing to analyse); ``shown`` the rules to draw.
+    while there is nothing to analyse); ``shown`` the rules to draw; ``visible`` the LR range
+    on screen when zoomed (None: all of it).  The raw points and the smoothed line are reduced
+    to what a screen can show; everything else is drawn at its exact position.
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     losses = np.asarray(losses, dtype=np.float64)
     count = len(lrs)
-    # Until the first point arrives, index space covers the points requested.
+    boundary = boundary_function(lrs, num_it, start_lr, end_lr)
     extent = count if count else num_it
-    boundaries = boundary_lrs(lrs, extent, start_lr, end_lr)
-    view = _xy("raw", lrs, losses)
-    view |= _skip_handles(boundaries, skip_start, extent - skip_end)
+    view = _reduced("raw", lrs, losses, visible)
+    view |= _skip_handles(boundary, skip_start, extent - skip_end)
     view |= _pick(custom_lr) | _highlight(selected_lr, selected_color)
     if analysis is None:
         return ChartView(**view)
     smoothed = np.asarray(analysis.smoothed, dtype=np.float64)[:count]
-    view |= _xy("smoothed", lrs, smoothed)
-    view |= _spans(analysis.excluded_spans, boundaries, count, end_lr)
+    points = [result.index for result in analysis.rules.values() if result.index is not None]
+    view |= _reduced("smoothed", lrs, smoothed, visible, keep=points)
+    view |= _spans(analysis.excluded_spans, boundary, count, end_lr)
     rules = [
         _ShownRule(name, float(result.lr), result, rule_color(name, rule_order))
         for name, result in analysis.rules.items()
@@ -272,15 +274,10 @@ def _xy(mark: str, x: ArrayLike, y: ArrayLike) -> _Fields:
     return {f"{mark}_x": np.array(x, dtype=np.float64), f"{mark}_y": np.array(y, dtype=np.float64)}
 
 
-def _boundary(boundaries: FloatArray, index: int) -> float:
-    """The LR of index boundary ``index``, clamped to the boundaries there are."""
-    return float(boundaries[min(max(index, 0), len(boundaries) - 1)])
-
-
-def _skip_handles(boundaries: FloatArray, first: int, stop: int) -> _Fields:
+def _skip_handles(boundary: Callable[[int], float], first: int, stop: int) -> _Fields:
     """The skip-start and skip-end handles at the cut-offs (in index space, so they show
     before the first point arrives)."""
-    x = [_boundary(boundaries, first), _boundary(boundaries, stop)]
+    x = [boundary(first), boundary(stop)]
     return _xy("handle", x, [HANDLE_Y, HANDLE_Y])
 
 
@@ -298,12 +295,15 @@ def _highlight(selected_lr: float | None, selected_color: str) -> _Fields:
 
 
 def _spans(
-    spans: Sequence[tuple[int, int, str]], boundaries: FloatArray, count: int, end_lr: float
+    spans: Sequence[tuple[int, int, str]],
+    boundary: Callable[[int], float],
+    count: int,
+    end_lr: float,
 ) -> _Fields:
     """One closed full-height rectangle per excluded span, and a label for the unnamed ones."""
     # A span running to the end of the record runs to the end of the axis.
     edges = [
-        (_boundary(boundaries, first), _boundary(boundaries, stop) if stop < count else end_lr)
+        (boundary(first), boundary(stop) if stop < count else end_lr)
         for first, stop, _ in spans
         if stop > first
     ]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,8 @@ SMOOTHINGS: tuple[str, ...] = ("ema", "centred")
 #: fastai's divergence rule: the sweep stops once the smoothed loss exceeds this multiple of
 #: its minimum so far (``LRFinder.after_batch``).  The widget's divergence cut defaults to it.
 DIVERGENCE_FACTOR = 4.0
+#: ``selected`` names a rule, or this: the LR the user picked on the chart (``custom_lr``).
+CUSTOM = "custom"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Settings:
     skip_start: int | None = None
     skip_end: int = 5
     div_threshold: float | None = None
-    methods: tuple[RuleSpec, ...] = DEFAULT_RULES
+    methods: Sequence[RuleSpec] = DEFAULT_RULES  # a tuple once checked
 
     def check(self) -> Settings:
         """The same settings, validated and normalised (plain floats and ints).
@@ -163,3 +166,45 @@ def _check_methods(methods: object) -> list[tuple[str, RuleSpec]]:
             )
         chosen.append((name, method))
     return chosen
+
+
+# --- what the user chose to see (the widget's selected, shown_rules and custom_lr) -----------
+def check_selected(value: object, rule_names: Sequence[str]) -> str:
+    """``selected``: one of the rules computed, or ``"custom"``."""
+    accepted = [*rule_names, CUSTOM]
+    if value not in accepted:
+        raise LRWidgetValueError(
+            f"selected must be one of {', '.join(map(repr, accepted))}; got {value!r}. "
+            "Pick a rule this widget computes (see `methods`) or 'custom'."
+        )
+    return str(value)
+
+
+def check_shown(value: object, rule_names: Sequence[str]) -> list[str]:
+    """``shown_rules``: rules computed, each drawn on the chart and listed in the readout."""
+    names = list(value) if isinstance(value, list | tuple) else [value]
+    unknown = [name for name in names if name not in rule_names]
+    if unknown:
+        raise LRWidgetValueError(
+            f"shown_rules may only name the rules this widget computes "
+            f"({', '.join(rule_names)}); got unknown {unknown!r}. Remove them."
+        )
+    return [str(name) for name in names]
+
+
+def check_custom_lr(value: Any, rule_names: Sequence[str] = ()) -> float | None:
+    """``custom_lr``: a positive finite learning rate, or None."""
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise LRWidgetValueError(
+            f"custom_lr must be a positive finite learning rate or None; got {value!r}. "
+            "Click the chart or pass e.g. custom_lr=1e-3."
+        )
+    return value if value is None else float(value)
+
+
+#: The check of each display choice, by trait name.
+DISPLAY_CHECKS: dict[str, Callable[[Any, Sequence[str]], Any]] = {
+    "selected": check_selected,
+    "shown_rules": check_shown,
+    "custom_lr": check_custom_lr,
+}

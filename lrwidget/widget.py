@@ -21,6 +21,7 @@ import traitlets
 from traitlets import Float, Int, List, Unicode, observe, validate
 
 from lrwidget import _readout
+from lrwidget._boundaries import nearest_boundary_index
 from lrwidget._chart import LossChart
 from lrwidget._controls import (
     BINDINGS,
@@ -40,8 +41,8 @@ from lrwidget._runner import (
     watch_interrupts,
 )
 from lrwidget._stream import Change, FrameKind, StreamScheduler
-from lrwidget._view import boundary_lrs, divergence_reference, nearest_boundary
-from lrwidget.settings import Settings
+from lrwidget._view import divergence_reference
+from lrwidget.settings import DISPLAY_CHECKS, Settings, check_selected
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec
 from lrwidget.sweep import Sweep
 
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 
 #: Kept for code written against earlier releases; the one definition is in ``suggest``.
 DEFAULT_METHODS = DEFAULT_RULES
+#: After a pan or zoom, the points of the visible range are redrawn once the axis has rested
+#: this long (seconds): a drag sends many range changes.
+ZOOM_REST = 0.15
 Method = RuleSpec
 
 
@@ -123,24 +127,17 @@ class LRFinderWidget(widgets.VBox):
         # Validate everything before building anything (and long before any training).
         self._engine = resolve_engine(engine, learn)
         check_run_arguments(self._engine, learn, start_lr, end_lr, num_it, stop_div)
-        if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods:
-            raise LRWidgetValueError(
-                f"methods must be a non-empty sequence of rule names or callables; got "
-                f"{methods!r}. Pass e.g. methods=('minimum', 'steep', 'valley', 'slide')."
-            )
         self.num_it = int(num_it)
         skip_start = self.num_it // 10 if skip_start is None else skip_start
-        checked = Settings(
-            beta, smoothing, skip_start, skip_end, div_threshold, tuple(methods)
-        ).check()
+        checked = Settings(beta, smoothing, skip_start, skip_end, div_threshold, methods).check()
         self._learn = learn
         self.start_lr, self.end_lr = float(start_lr), float(end_lr)
         self.stop_div = bool(stop_div)
-        self.methods: tuple[Method, ...] = checked.methods
+        self.methods: tuple[Method, ...] = tuple(checked.methods)
         self.rule_names: tuple[str, ...] = checked.rule_names
         if selected is None:
             selected = "valley" if "valley" in self.rule_names else self.rule_names[0]
-        self._check_selected(selected)
+        check_selected(selected, self.rule_names)
 
         self._lock = threading.RLock()  # the sweep shown, the notes
         self._ready = self._syncing = False
@@ -149,6 +146,8 @@ class LRFinderWidget(widgets.VBox):
         self._run_refused = ""  # a refused Run click, news while that sweep runs
         self._run_queued = False  # Run pressed while the stopped sweep was still ending
         self._analyses = AnalysisCache()
+        self._visible: tuple[float, float] | None = None  # the zoomed LR range
+        self._zoom_timer: threading.Timer | None = None
         self._runner = SweepRunner(self._on_batch, self._on_sweep_end)
         self._chart = LossChart(self.start_lr, self.end_lr)
         self.controls = build_controls(self.rule_names, self.num_it, learn is not None)
@@ -211,6 +210,8 @@ class LRFinderWidget(widgets.VBox):
         self._chart.handles.on_drag_end(self._on_handle_dragged)
         self._chart.divergence_handle.on_drag_end(self._on_divergence_dragged)
         self._chart.pick.observe(self._on_pick, names="x")
+        controls.zoom_toggle.observe(lambda change: self._chart.set_zoom(change["new"]), "value")
+        self._chart.x_scale.observe(self._on_zoom, names=["min", "max"])
 
     # ----------------------------------------------------------------------------------------
     # traits: validation, and the controls <-> traits table
@@ -226,14 +227,6 @@ class LRFinderWidget(widgets.VBox):
             self.methods,
         )
 
-    def _check_selected(self, value: str) -> None:
-        accepted = [*self.rule_names, CUSTOM]
-        if value not in accepted:
-            raise LRWidgetValueError(
-                f"selected must be one of {', '.join(map(repr, accepted))}; got {value!r}. "
-                "Pick a rule this widget computes (see `methods`) or 'custom'."
-            )
-
     @validate("beta", "smoothing", "skip_start", "skip_end", "div_threshold")
     def _validate_setting(self, proposal: traitlets.Bunch) -> Any:
         if not hasattr(self, "methods"):
@@ -241,32 +234,12 @@ class LRFinderWidget(widgets.VBox):
         self.settings.replace(**{proposal["trait"].name: proposal["value"]}).check()
         return proposal["value"]
 
-    @validate("selected")
-    def _validate_selected(self, proposal: traitlets.Bunch) -> str:
-        if hasattr(self, "rule_names"):
-            self._check_selected(proposal["value"])
-        return str(proposal["value"])
-
-    @validate("shown_rules")
-    def _validate_shown(self, proposal: traitlets.Bunch) -> list[str]:
-        names = getattr(self, "rule_names", ())
-        unknown = [name for name in proposal["value"] if name not in names]
-        if unknown:
-            raise LRWidgetValueError(
-                f"shown_rules may only name the rules this widget computes "
-                f"({', '.join(names)}); got unknown {unknown!r}. Remove them."
-            )
-        return list(proposal["value"])
-
-    @validate("custom_lr")
-    def _validate_custom(self, proposal: traitlets.Bunch) -> float | None:
-        value = proposal["value"]
-        if value is not None and (not math.isfinite(value) or value <= 0):
-            raise LRWidgetValueError(
-                f"custom_lr must be a positive finite learning rate or None; got {value!r}. "
-                "Click the chart or pass e.g. custom_lr=1e-3."
-            )
-        return value
+    @validate("selected", "shown_rules", "custom_lr")
+    def _validate_display(self, proposal: traitlets.Bunch) -> Any:
+        if not hasattr(self, "rule_names"):
+            return proposal["value"]  # class defaults, before __init__ has checked anything
+        check = DISPLAY_CHECKS[proposal["trait"].name]
+        return check(proposal["value"], self.rule_names)
 
     def _sync_controls(self) -> None:
         """Move every control to its trait's value (traits are the source of truth)."""
@@ -312,9 +285,9 @@ class LRFinderWidget(widgets.VBox):
         """A cut-off handle was dropped: snap it to the nearest point boundary."""
         lr = float(event.get("point", {}).get("x", math.nan))
         sweep = self.sweep
-        count = len(sweep) if sweep is not None and len(sweep) else self.num_it
         lrs = sweep.lrs if sweep is not None else np.zeros(0)
-        boundary = nearest_boundary(lr, boundary_lrs(lrs, count, self.start_lr, self.end_lr))
+        count = len(lrs) if len(lrs) else self.num_it
+        boundary = nearest_boundary_index(lr, lrs, self.num_it, self.start_lr, self.end_lr)
         if int(event.get("index", 0)) == 0:
             updates = {"skip_start": min(boundary, self.num_it)}
         else:
@@ -340,6 +313,17 @@ class LRFinderWidget(widgets.VBox):
             with self.hold_trait_notifications():
                 self.custom_lr = min(max(lr, self.start_lr), self.end_lr)
                 self.selected = CUSTOM
+
+    def _on_zoom(self, _change: dict[str, Any]) -> None:
+        """The LR axis was panned or zoomed: redraw the points of the visible range from the
+        full sweep, once the mouse has rested (a pan sends many range changes)."""
+        self._visible = self._chart.visible()
+        with self._lock:
+            if self._zoom_timer is not None:
+                self._zoom_timer.cancel()
+            self._zoom_timer = threading.Timer(ZOOM_REST, self._refresh)
+            self._zoom_timer.daemon = True
+            self._zoom_timer.start()
 
     def _on_run_clicked(self, _button: Any) -> None:
         if self._runner.stopping:
@@ -540,7 +524,10 @@ class LRFinderWidget(widgets.VBox):
             self._runner.stop()
             self._runner.ended.wait()
         self._stream.cancel()
+        if self._zoom_timer is not None:
+            self._zoom_timer.cancel()
         close_all(self)
+        close_all(self._chart.zoom)
 
     # ----------------------------------------------------------------------------------------
     # the sweep (worker thread: no print, no `with output:` here)
@@ -571,10 +558,15 @@ class LRFinderWidget(widgets.VBox):
         """The pending changes of a light (points, smoothed line, bar) or full frame."""
         sweep = self.sweep
         if kind == "light":
-            return self._frames.light(sweep, self.settings)
+            return self._frames.light(sweep, self.settings, self._visible)
         analysis = self._analyze()
         display = Display(
-            self.settings, tuple(self.shown_rules), self.selected, self.lr, self.custom_lr
+            self.settings,
+            tuple(self.shown_rules),
+            self.selected,
+            self.lr,
+            self.custom_lr,
+            self._visible,
         )
         runner = self._runner
         count = len(sweep) if sweep is not None else 0

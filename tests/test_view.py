@@ -12,18 +12,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrwidget import Sweep, analyze
+from lrwidget._boundaries import (
+    boundary_function,
+    boundary_lrs,
+    nearest_boundary,
+    nearest_boundary_index,
+    schedule_boundary,
+)
 from lrwidget._view import (
     RULE_COLORS,
     SPAN_COLORS,
     STREAM_MARKS,
     ChartView,
-    boundary_lrs,
     build_view,
     divergence_reference,
     format_lr,
     marker_positions,
     minimum_caption,
-    nearest_boundary,
     stream_view,
 )
 from lrwidget.analysis import Analysis
@@ -377,3 +382,54 @@ def test_markers_always_sit_at_the_shown_rules_lrs(
     if view.loss_range is not None:
         bottom, top = view.loss_range
         assert math.isfinite(bottom) and math.isfinite(top) and bottom < top
+
+
+def test_schedule_boundaries_match_the_array_and_are_never_built() -> None:
+    """Before the first point, boundaries come from the schedule's closed form: equal to
+    boundary_lrs of an empty record, and no array sized by num_it is built."""
+    expected = boundary_lrs(np.zeros(0), NUM_IT, START_LR, END_LR)
+    boundary = boundary_function(np.zeros(0), NUM_IT, START_LR, END_LR)
+    assert [boundary(index) for index in range(NUM_IT + 1)] == pytest.approx(
+        list(expected), rel=1e-12
+    )
+    for index in range(NUM_IT + 1):
+        lr = schedule_boundary(index, NUM_IT, START_LR, END_LR)
+        assert nearest_boundary_index(lr, np.zeros(0), NUM_IT, START_LR, END_LR) == index
+    huge = boundary_function(np.zeros(0), 10**7, START_LR, END_LR)  # instant: no array
+    assert START_LR <= huge(10**7 // 2) <= END_LR
+
+
+def test_long_sweeps_send_a_bounded_number_of_points() -> None:
+    """The raw points and the smoothed line are reduced; markers stay exact."""
+    from lrwidget._reduce import MAX_POINTS_PER_MARK
+
+    count = 100_000
+    lrs = START_LR * (END_LR / START_LR) ** (np.arange(count) / count)
+    losses = 2.0 - np.tanh(np.log10(lrs) + 4) + 0.01 * np.sin(np.arange(count))
+    losses[70_000] = 50.0  # a spike
+    losses[90_000] = np.nan
+    sweep = Sweep.from_arrays(lrs, losses, num_it=count, start_lr=START_LR, end_lr=END_LR)
+    analysis = analyze(sweep)
+    view = build_view(
+        lrs=lrs,
+        losses=losses,
+        analysis=analysis,
+        shown=list(analysis.rules),
+        rule_order=list(analysis.rules),
+        selected_lr=None,
+        selected_color="#000000",
+        custom_lr=None,
+        num_it=count,
+        start_lr=START_LR,
+        end_lr=END_LR,
+        skip_start=count // 10,
+        skip_end=5,
+        div_threshold=None,
+    )
+    assert len(view.raw_x) <= MAX_POINTS_PER_MARK and len(view.smoothed_x) <= MAX_POINTS_PER_MARK
+    assert 50.0 in view.raw_y and np.isnan(view.raw_y).any()
+    positions = marker_positions(view)
+    for name, result in analysis.rules.items():
+        if result.lr is not None:
+            assert positions[name] == result.lr
+            assert result.index is not None and lrs[result.index] in view.smoothed_x

@@ -20,6 +20,7 @@ from lrwidget.sweep import Sweep
 
 if TYPE_CHECKING:
     from lrwidget._fastai import run_sweep
+    from lrwidget._trials import Trial, run_trials
     from lrwidget.widget import LRFinderWidget
 
 __all__ = [
@@ -30,13 +31,20 @@ __all__ = [
     "RuleResult",
     "Sweep",
     "SweepRunningError",
+    "Trial",
     "analyze",
     "run_sweep",
+    "run_trials",
 ]
 
 __version__ = "0.1.0"
 
-_LAZY = {"run_sweep": "lrwidget._fastai", "LRFinderWidget": "lrwidget.widget"}
+_LAZY = {
+    "run_sweep": "lrwidget._fastai",
+    "run_trials": "lrwidget._trials",
+    "Trial": "lrwidget._trials",
+    "LRFinderWidget": "lrwidget.widget",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -59,18 +59,22 @@ GUARDED_METHODS: tuple[str, ...] = (
     "unfreeze",
 )
 _TRAINING_METHODS = frozenset(GUARDED_METHODS[:6])
-_RETRY = (
-    "Wait for the sweep to finish, or stop it (the widget's Stop button, or set its stop event)"
-)
+_RETRY = "Wait for it to finish, or stop it (the widget's Stop button, or set its stop event)"
+SWEEP = "a learning-rate sweep"
 
 
 class Claim:
     """One sweep's hold on one Learner: the sweeping thread, and the entries into fastai's
     loop that the sweep's own fit has yet to pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, activity: str = SWEEP) -> None:
+        self.activity = activity  # what holds the Learner, for the messages
         self.thread_id = threading.get_ident()
         self.thread_name = threading.current_thread().name
+        self.entries_left = {"added_cbs", "before_fit"}
+
+    def expect_own_fit(self) -> None:
+        """Admit the claiming thread's next fit as its own (run_trials fits once per trial)."""
         self.entries_left = {"added_cbs", "before_fit"}
 
     def foreign(self) -> bool:
@@ -87,7 +91,7 @@ class Claim:
     def refusal(self, what: str, retry: str) -> SweepRunningError:
         """The error for a refused call: what was refused, why, and what to do instead."""
         return SweepRunningError(
-            f"{what} refused: a learning-rate sweep is running on this Learner (in thread "
+            f"{what} refused: {self.activity} is running on this Learner (in thread "
             f"{self.thread_name!r}) and would be corrupted by it. {_RETRY}, then {retry}."
         )
 
@@ -97,20 +101,20 @@ _claims: dict[int, Claim] = {}
 _claims_lock = threading.Lock()
 
 
-def claim(learn: Learner) -> Claim:
-    """Claim ``learn`` for the calling thread's sweep.
+def claim(learn: Learner, caller: str = "run_sweep", activity: str = SWEEP) -> Claim:
+    """Claim ``learn`` for the calling thread's ``activity`` (started by ``caller``).
 
     Raises:
-        SweepRunningError: if a sweep already holds it.
+        SweepRunningError: if a sweep (or a run of trials) already holds it.
     """
     with _claims_lock:
         held = _claims.get(id(learn))
         if held is not None:
             raise SweepRunningError(
-                f"run_sweep: a learning-rate sweep is already running on this Learner (in "
-                f"thread {held.thread_name!r}). {_RETRY}, then start the new sweep."
+                f"{caller}: {held.activity} is already running on this Learner (in "
+                f"thread {held.thread_name!r}). {_RETRY}, then call {caller}() again."
             )
-        new = _claims[id(learn)] = Claim()
+        new = _claims[id(learn)] = Claim(activity)
     return new
 
 

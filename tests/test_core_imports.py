@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lrwidget"
 LAYERS: dict[str, int] = {
     "_errors": 0,
     "_checks": 1,
+    "_trial_checks": 1,
     "_sweep_file": 2,
     "_lerp": 2,
     "sweep": 3,
@@ -29,6 +30,7 @@ LAYERS: dict[str, int] = {
     "_snapshot": 7,
     "_guards": 7,
     "_fastai": 8,
+    "_trials": 9,
     # the widget's rooms
     "_view": 7,
     "_stream": 7,
@@ -45,7 +47,16 @@ LAYERS: dict[str, int] = {
 #: fastai's adapter when a sweep starts on a Learner.
 LAZY_UPWARD = {("analysis", "_tensor_rules"), ("_runner", "_fastai")}
 #: Pure modules: testable with numpy alone.
-PURE = ("sweep", "_sweep_file", "smoothing", "suggest", "settings", "analysis", "_checks")
+PURE = (
+    "sweep",
+    "_sweep_file",
+    "smoothing",
+    "suggest",
+    "settings",
+    "analysis",
+    "_checks",
+    "_trial_checks",
+)
 PURE_ROOMS = ("_view", "_stream", "_readout")
 
 

@@ -1,0 +1,418 @@
+"""One-cycle trials of a few learning rates on a fastai Learner, each from the same start.
+
+:func:`run_trials` runs fastai's ``fit_one_cycle(epochs, lr)`` once per learning rate, each
+time from the state the Learner was in when it was called, and puts the Learner back exactly
+as it was however the run ends (:mod:`lrwidget._snapshot`).  Meanwhile the Learner refuses
+other training as during a sweep (:mod:`lrwidget._guards`): a sweep and trials exclude each
+other.  One trial is one call of :func:`run_one_trial` — (the Learner's current state, lr,
+budget) -> :class:`Trial` — so trials can later run elsewhere without touching the widget.
+
+This module imports fastai and torch; the numpy core of lrwidget never imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import fastai.callback.schedule  # noqa: F401  (attaches Learner.fit_one_cycle)
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.progress import CSVLogger, ProgressCallback
+from fastai.learner import Learner
+from fastcore.foundation import L
+
+from lrwidget._errors import LRWidgetValueError
+from lrwidget._fastai import StopSignal, _check_learner, _describe, _sigint_blocked
+from lrwidget._guards import SweepGuard, claim, install_guards, release
+from lrwidget._snapshot import _Attributes, snapshot
+from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
+
+__all__ = ["Budget", "OnBatch", "Trial", "TrialStatus", "check_trial_arguments", "run_trials"]
+
+TrialStatus = Literal["running", "done", "diverged", "stopped", "failed"]
+TRIALS = "a run of learning-rate trials"  # what holds the Learner, in refusal messages
+
+# Left out of every trial: the progress bar writes into whichever cell is current (the wrong
+# one from a background thread) and CSVLogger writes learn.path/history.csv.
+_LEFT_OUT = (ProgressCallback, CSVLogger)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """The record of one one-cycle trial at one learning rate.
+
+    Attributes:
+        lr: The trial's ``lr_max`` for ``fit_one_cycle``.
+        status: ``"done"`` (every planned batch trained, every epoch validated),
+            ``"diverged"`` (a training loss turned NaN or inf: it ended at that batch),
+            ``"stopped"`` (by the stop event, ``KeyboardInterrupt`` or another callback, or
+            never started), ``"failed"`` (see ``error``), or ``"running"`` (``on_batch``).
+        train_losses: One per training batch, as fastai's Recorder logs them in
+            ``learn.recorder.losses``: the debiased moving average (beta 0.98) of the batch
+            losses, its float32 values as Python floats.
+        raw_losses: The batch losses themselves (``learn.loss.mean()``), one per batch.
+        valid_loss: The last epoch's validation loss as ``learn.recorder.values`` logs it;
+            None when no epoch was validated.
+        metrics: The Learner's metrics after the last epoch, by the Recorder's names (e.g.
+            ``{"accuracy": 0.93}``), without the two losses.
+        error: ``"ExceptionType: message"`` for a failed trial, else None.
+    """
+
+    lr: float
+    status: TrialStatus
+    train_losses: Sequence[float] = ()
+    raw_losses: Sequence[float] = ()
+    valid_loss: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+OnBatch = Callable[[int, int, Trial], object]
+"""``on_batch(trial_index, batch_index, trial)``: see :func:`run_trials`."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one trial trains: ``epochs`` of one cycle, each over the first ``n_batches``
+    training batches (all of them when None), each followed by a full validation pass."""
+
+    epochs: int = 1
+    n_batches: int | None = None
+
+
+def run_trials(
+    learn: Learner,
+    lrs: Iterable[float],
+    *,
+    epochs: int = 1,
+    n_batches: int | None = None,
+    on_batch: OnBatch | None = None,
+    stop: StopSignal | None = None,
+) -> list[Trial]:
+    """Train ``learn.fit_one_cycle(epochs, lr)`` for each ``lr``, each from the same start.
+
+    Every trial starts from the state ``learn`` is in now (weights, optimizer state or none,
+    ``learn.lr``, recorder, random generators, data order), so with ``n_batches=None`` its
+    losses, ``valid_loss`` and metrics equal (``==``) those of ``fit_one_cycle(epochs, lr)``
+    on an identically built Learner; afterwards ``learn`` is exactly as it was.  No file is
+    written: the progress bar and ``CSVLogger`` are left out, and the callbacks that stand
+    aside during ``lr_find`` (SaveModelCallback, the other trackers, W&B...) do so here too.
+
+    ``n_batches=B``, a budget for large datasets, trains each epoch on the first ``B``
+    batches of ``learn.dls.train``'s usual shuffled order, then validates on the whole
+    validation set: ``fit_one_cycle(epochs, lr)`` with a callback whose ``before_train`` sets
+    ``learn.dl = list(itertools.islice(learn.dl, B))``.  fastai's loop then sets ``n_iter =
+    B``, so the one cycle spans ``epochs * B`` batches.  ``B`` >= an epoch trains whole epochs.
+
+    Args:
+        learn: A fastai ``Learner`` with training and validation data and a loss function.
+        lrs: The learning rates, one trial each (finite numbers > 0), run in this order.
+        epochs: Epochs per trial (an integer >= 1), as in ``fit_one_cycle(epochs, lr)``.
+        n_batches: None, or the training batches per epoch (an integer >= 1).
+        on_batch: ``on_batch(trial_index, batch_index, trial)`` after each training batch,
+            in the trials' thread; ``trial`` is the partial :class:`Trial` (``"running"``),
+            its losses O(1) read-only views of the ``batch_index + 1`` batches so far.  If it
+            raises, that trial is ``"failed"``, the later ones ``"stopped"``, and the
+            exception reaches the caller unchanged.
+        stop: Event-like (``is_set()``).  Once set, the current trial ends within one batch
+            as ``"stopped"``, keeping its losses; the later ones are ``"stopped"``, empty.
+
+    Returns:
+        One :class:`Trial` per learning rate, in order.  After a trial diverges or fails (an
+        exception in the model, the loss or a callback) the next trials still run.
+
+    Raises:
+        LRWidgetValueError, TypeError: on a bad argument, before any batch runs.
+        SweepRunningError: if a sweep or other trials are running on ``learn``.
+        BaseException: ``KeyboardInterrupt`` or what ``on_batch`` raised (the same object),
+            after ``learn`` is restored, with the trials attached as ``exc.lrwidget_trials``.
+
+    Example:
+        >>> [(t.lr, t.status) for t in run_trials(learn, [1e-3, 1e-2])]  # doctest: +SKIP
+        [(0.001, 'done'), (0.01, 'diverged')]
+    """
+    values, budget = check_trial_arguments(learn, lrs, epochs, n_batches)
+    check_trial_hooks(on_batch, stop)
+    return _run_all(learn, values, budget, on_batch, stop)
+
+
+def _run_all(
+    learn: Learner,
+    lrs: tuple[float, ...],
+    budget: Budget,
+    on_batch: OnBatch | None,
+    stop: StopSignal | None,
+) -> list[Trial]:
+    """Claim and guard ``learn``, run the trials in order, restoring ``learn`` after each;
+    always unguard and release it.  Raises what ``on_batch`` raised."""
+    held = claim(learn, "run_trials", TRIALS)
+    trials: list[Trial] = []
+    progress: _Progress | None = None
+    try:
+        fit = learn.fit  # fastai's own: the guards installed next refuse every other fit
+        unguarded = _Attributes(learn)
+        install_guards(learn, held)
+        try:
+            # Taken with the guards in place, so restoring between trials keeps them there.
+            restore = snapshot(learn)
+            for index, lr in enumerate(lrs):
+                progress = _Progress(index, lr, on_batch, stop)
+                if progress.stop_requested():
+                    trials.append(Trial(lr, "stopped"))
+                    continue
+                held.expect_own_fit()
+                try:
+                    trial = run_one_trial(learn, budget, progress, fit, [SweepGuard(held)])
+                finally:
+                    restore()
+                if progress.hook_error is not None:
+                    raise progress.hook_error
+                trials.append(trial)
+        finally:
+            unguarded.restore()  # the snapshot already put back everything else
+    except BaseException as exc:
+        if progress is not None and len(trials) == progress.index:  # the trial it ended
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            error = None if interrupted else _describe(exc)
+            trials.append(progress.result("stopped" if interrupted else "failed", error=error))
+        trials += [Trial(lr, "stopped") for lr in lrs[len(trials) :]]
+        with contextlib.suppress(AttributeError, TypeError):  # a type may refuse attributes
+            exc.lrwidget_trials = trials  # type: ignore[attr-defined]
+        raise
+    finally:
+        release(learn)
+    return trials
+
+
+# --- one trial ---------------------------------------------------------------------------
+
+
+def run_one_trial(
+    learn: Learner,
+    budget: Budget,
+    progress: _Progress,
+    fit: Callable[..., Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> Trial:
+    """One trial from ``learn``'s current state: ``fit_one_cycle(budget.epochs, progress.lr)``
+    through ``fit`` (the Learner's own by default), recorded into ``progress``; ``learn`` is
+    left trained.  An ``Exception`` makes a ``"failed"`` trial; ``KeyboardInterrupt`` rises.
+    """
+    added = [*callbacks, _TrialRecorder(progress)]
+    if budget.n_batches is not None:
+        added.append(_EpochBudget(budget.n_batches))
+    learn.cbs = L(callback for callback in learn.cbs if not isinstance(callback, _LEFT_OUT))
+    one_cycle = _OwnFit(learn, learn.fit if fit is None else fit)
+    try:
+        with learn.no_logging(), _sigint_blocked():
+            Learner.fit_one_cycle(one_cycle, budget.epochs, progress.lr, cbs=added)
+    except Exception as exc:
+        return progress.result("failed", error=_describe(exc))
+    if progress.ending is not None:
+        return progress.result(progress.ending, error=progress.error)
+    per_epoch = len(learn.dls.train)
+    if budget.n_batches is not None:
+        per_epoch = min(per_epoch, budget.n_batches)
+    # Fewer batches than planned: another callback cancelled the fit.
+    done = len(progress.train_losses) == budget.epochs * per_epoch
+    return progress.result("done" if done else "stopped", *_final_record(learn))
+
+
+def _final_record(learn: Learner) -> tuple[float | None, dict[str, Any]]:
+    """The last epoch's validation loss and metrics, by name, from fastai's Recorder."""
+    recorder = learn.recorder
+    logged = recorder.__dict__.get("values") or []
+    if not logged:
+        return None, {}
+    names = list(recorder.metric_names)[1:]  # "epoch" is not in the record; "time" ends it
+    record = dict(zip(names, logged[-1], strict=False))
+    valid_loss = record.pop("valid_loss", None)
+    record.pop("train_loss", None)
+    return (None if valid_loss is None else float(valid_loss)), record
+
+
+@dataclass
+class _Progress:
+    """One trial's record as it grows, shared by its callback and the loop."""
+
+    index: int
+    lr: float
+    on_batch: OnBatch | None = None
+    stop: StopSignal | None = None
+    train_losses: list[float] = field(default_factory=list)
+    raw_losses: list[float] = field(default_factory=list)
+    ending: TrialStatus | None = None
+    hook_error: BaseException | None = None
+    error: str | None = None
+
+    def stop_requested(self) -> bool:
+        return self.stop is not None and bool(self.stop.is_set())
+
+    def partial(self) -> Trial:
+        """The trial so far, in O(1): views of the losses recorded up to now."""
+        size = len(self.train_losses)
+        views = _Prefix(self.train_losses, size), _Prefix(self.raw_losses, size)
+        return Trial(self.lr, "running", *views)
+
+    def result(
+        self,
+        status: TrialStatus,
+        valid_loss: float | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Trial:
+        losses = tuple(self.train_losses), tuple(self.raw_losses)
+        return Trial(self.lr, status, *losses, valid_loss, dict(metrics or {}), error)
+
+
+class _Prefix(Sequence[float]):
+    """A read-only view of the first ``size`` items of a list that only ever grows."""
+
+    __slots__ = ("items", "size")
+
+    def __init__(self, items: list[float], size: int) -> None:
+        self.items, self.size = items, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            return tuple(self.items[: self.size][index])
+        if not -self.size <= index < self.size:
+            raise IndexError(f"batch index {index} out of range for {self.size} batches")
+        return self.items[index % self.size]
+
+
+class _TrialRecorder(Callback):
+    """Records each training batch, streams it, ends the trial on NaN/inf or on stop.
+
+    Order 55: after fastai's Recorder (50) has updated ``learn.smooth_loss``.  Named
+    ``lr_finder`` so the callbacks that stand aside during fastai's finder (SaveModelCallback
+    and the other trackers, ShowGraphCallback, W&B, TensorBoard) do so here too.
+    """
+
+    order, run_valid = 55, True
+
+    def __init__(self, progress: _Progress) -> None:
+        super().__init__()
+        self.trial_progress = progress
+
+    @property
+    def name(self) -> str:
+        return "lr_finder"
+
+    def before_batch(self) -> None:
+        self._stop_if_asked()
+
+    def after_batch(self) -> None:
+        learn, progress = self.learn, self.trial_progress
+        if not learn.training or len(learn.yb) == 0:
+            return  # mirrors Recorder.after_batch, which records nothing for these
+        raw, smooth = float(learn.loss.mean().detach()), float(learn.smooth_loss)
+        progress.train_losses.append(smooth)
+        progress.raw_losses.append(raw)
+        if progress.on_batch is not None:
+            try:
+                batch_index = len(progress.train_losses) - 1
+                progress.on_batch(progress.index, batch_index, progress.partial())
+            except Exception as exc:
+                # Kept aside and re-raised unchanged: fastai would rewrite the message of an
+                # exception escaping a callback.
+                progress.hook_error, progress.ending = exc, "failed"
+                progress.error = _describe(exc)
+                raise CancelFitException() from None
+        if not (math.isfinite(raw) and math.isfinite(smooth)):
+            progress.ending = "diverged"
+            raise CancelFitException()
+        self._stop_if_asked()
+
+    def _stop_if_asked(self) -> None:
+        if self.trial_progress.stop_requested():
+            self.trial_progress.ending = "stopped"
+            raise CancelFitException()
+
+
+class _EpochBudget(Callback):
+    """Cuts each epoch's training loader to its first ``batch_budget`` batches.  Order -15:
+    before TrainEvalCallback (-10), so every ``before_train`` sees the cut loader; fastai's
+    ``all_batches`` then sets ``n_iter = len(learn.dl)``, which sizes the one cycle."""
+
+    order = -15
+
+    def __init__(self, batch_budget: int) -> None:
+        super().__init__()
+        self.batch_budget = batch_budget
+
+    def before_train(self) -> None:
+        if self.batch_budget < len(self.learn.dl):
+            self.learn.dl = _FirstBatches(self.learn.dl, self.batch_budget)
+
+
+class _FirstBatches:
+    """The first ``size`` batches of one pass over ``loader`` (in its usual shuffled order),
+    with ``len() == size``; any other attribute is the loader's."""
+
+    def __init__(self, loader: Any, size: int) -> None:
+        self.loader, self.size = loader, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Any]:
+        batches = iter(self.loader)
+        try:
+            yield from itertools.islice(batches, self.size)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # ends the loader's pass (and its workers) now, not at collection
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("loader", "size"):  # not set yet: never look them up on the loader
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+
+class _OwnFit:
+    """``learn`` for fastai's own ``fit_one_cycle``, with ``fit`` taken before the guards
+    (which refuse every fit, the trial's own included); all else is the Learner's."""
+
+    def __init__(self, learn: Learner, fit: Callable[..., Any]) -> None:
+        self.target_learner, self.fit = learn, fit
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "target_learner":
+            raise AttributeError(name)
+        return getattr(self.target_learner, name)
+
+
+# --- validation at the boundary ---------------------------------------------------------
+
+
+def check_trial_arguments(
+    learn: object, lrs: object, epochs: object = 1, n_batches: object = None
+) -> tuple[tuple[float, ...], Budget]:
+    """Validate before anything runs (the widget may call it first): ``learn`` as for a
+    sweep, with validation data; ``lrs`` non-empty, finite, > 0.  Returns ``(lrs as floats,
+    Budget(epochs, n_batches))``; raises LRWidgetValueError or TypeError, naming the fix."""
+    _check_learner(learn)
+    loaders = getattr(learn.dls, "loaders", None)  # type: ignore[attr-defined]
+    if loaders is not None and len(loaders) < 2:
+        raise LRWidgetValueError(
+            f"learn.dls must hold validation data (every trial validates after each epoch, "
+            f"as fit_one_cycle does); got {len(loaders)} DataLoader. Pass a Learner built "
+            f"with DataLoaders(train_dl, valid_dl)."
+        )
+    epochs = check_count("epochs", epochs, "epochs=1")
+    if n_batches is not None:
+        n_batches = check_count("n_batches", n_batches, "n_batches=200, or None for whole epochs")
+    return check_lrs(lrs), Budget(epochs, n_batches)

@@ -223,8 +223,9 @@ def run_once(make_widget: Callable[[], tuple[LRFinderWidget, StampedEngine]]) ->
     if len(batch_ends) >= 2:
         result.batch_seconds = (batch_ends[-1][1] - batch_ends[0][1]) / (len(batch_ends) - 1)
     _rates(result, messages)
-    _latency(result, messages, raw.comm.comm_id, batch_ends, refreshes)
-    _final_state(result, messages, raw, status_html, readout, progress, batch_ends)
+    lrs = np.empty(0) if sweep is None else sweep.lrs
+    _latency(result, messages, raw.comm.comm_id, lrs, batch_ends, refreshes)
+    _final_state(result, messages, raw, status_html, readout, progress, lrs, batch_ends)
     widget.close()
     return result
 
@@ -258,10 +259,23 @@ def _budget_release(sent_times: np.ndarray, before: int, cost: int, moment: floa
     return max(moment, float(earlier[first + must_leave - 1]) + 1.0)
 
 
+def _points_up_to(lrs: np.ndarray, x: Any) -> int:
+    """How many of the sweep's points a chart sent ``x`` has caught up with.
+
+    A long series is sent reduced, but always with its last point: the count is the position
+    of that point among the sweep's learning rates (increasing), plus one.
+    """
+    sent = np.atleast_1d(np.asarray(x if x is not None else [], dtype=np.float64))
+    if len(sent) == 0:
+        return 0
+    return int(np.searchsorted(lrs, sent[-1], side="left")) + 1
+
+
 def _latency(
     result: RunResult,
     messages: list[SentMessage],
     raw_comm: str,
+    lrs: np.ndarray,
     batch_ends: list[tuple[int, float]],
     refreshes: list[tuple[float, float]],
 ) -> None:
@@ -274,7 +288,7 @@ def _latency(
         frame_first.setdefault(message.frame, position)
         if message.comm_id == raw_comm and "x" in message.keys:
             x = message.state["x"]
-            arrivals.append((message.time, 0 if x is None else len(np.atleast_1d(x)), position))
+            arrivals.append((message.time, _points_up_to(lrs, x), position))
     sent_times = np.array([message.time for message in messages])
     arrival_times = np.array([time for time, _, _ in arrivals])
     covered = np.maximum.accumulate(np.array([count for _, count, _ in arrivals] or [0]))
@@ -322,6 +336,7 @@ def _final_state(
     status_html: Any,
     readout: Any,
     progress: Any,
+    lrs: np.ndarray,
     batch_ends: list[tuple[int, float]],
 ) -> None:
     last_batch = batch_ends[-1][1] if batch_ends else -math.inf
@@ -329,7 +344,7 @@ def _final_state(
     status_text, status_time = _last_state(messages, status_html, "value")
     readout_text, readout_time = _last_state(messages, readout, "value")
     progress_value, _ = _last_state(messages, progress, "value")
-    points = 0 if x is None else len(np.atleast_1d(x))
+    points = _points_up_to(lrs, x)
     status_match = re.search(r'data-status="([a-z]+)"', status_text or "")
     readout_status = re.search(r'data-status="([a-z]+)"', readout_text or "")
     readout_points = re.search(r'data-points="(\d+)"', readout_text or "")

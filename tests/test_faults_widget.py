@@ -35,11 +35,11 @@ from lrwidget.sweep import Sweep
 from lrwidget.widget import LRFinderWidget
 from tests.support.comm import (
     CommRecorder,
-    SentMessage,
     browser_update,
     click,
+    last_point_sent,
+    last_sent,
     most_in_one_second,
-    points_sent,
     wait_until,
 )
 from tests.support.controls import control
@@ -72,10 +72,9 @@ def _widget(learn: Any, **settings: Any) -> LRFinderWidget:
 
 def _last_sent(recorder: CommRecorder, widget: Any, key: str = "value") -> Any:
     """The last value of ``key`` the browser received for ``widget`` (open or update)."""
-    for message in reversed(recorder.sent_to(widget, kind=None)):
-        if key in message.keys:
-            return message.state[key]
-    raise AssertionError(f"{key!r} was never sent for {type(widget).__name__}")
+    value = last_sent(recorder, widget, key)
+    assert value is not None, f"{key!r} was never sent for {type(widget).__name__}"
+    return value
 
 
 def _readout_attributes(readout: str) -> tuple[int, str]:
@@ -411,7 +410,9 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(comm_recorder: CommRecord
             assert pause.reached.wait(TIMEOUT)
             # While the sweep waits for its next batch, the chart catches up with every point.
             wait_until(
-                lambda batch=batch: points_sent(comm_recorder, raw_mark) == batch,
+                lambda batch=batch: (
+                    last_point_sent(comm_recorder, raw_mark) == source.lrs[batch - 1]
+                ),
                 f"a streamed update with {batch} points",
             )
             if batch == PAUSED_AT:
@@ -428,12 +429,11 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(comm_recorder: CommRecord
 
     # What the browser held once the drag was answered: analyze(beta=0.9) of the points
     # recorded then.  (An update of the sweep's may have sent it before the test thread's
-    # own redraw did; either way it went out before the drag returned.)
-    def last_sent(control: Any) -> SentMessage:
-        return [m for m in comm_recorder.updates(control) if m.index <= answered][-1]
-
-    readout, smoothed = last_sent(control(widget, "lrw-readout")), last_sent(widget._chart.smoothed)
-    assert "y" in smoothed.keys
+    # own redraw did; either way it went out before the drag returned.)  The smoothed line of
+    # 3,000 points is sent reduced: each point sent is one of the full line's.
+    readout = last_sent(comm_recorder, control(widget, "lrw-readout"), "value", answered)
+    line_x = last_sent(comm_recorder, widget._chart.smoothed, "x", answered)
+    line_y = last_sent(comm_recorder, widget._chart.smoothed, "y", answered)
     partial = Sweep.from_arrays(
         sweep.lrs[:PAUSED_AT],
         sweep.losses[:PAUSED_AT],
@@ -443,9 +443,12 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(comm_recorder: CommRecord
         status="running",
     )
     expected = analyze(partial, beta=0.9)
-    np.testing.assert_array_equal(smoothed.state["y"], expected.smoothed.astype(np.float64))
-    assert _readout_attributes(readout.state["value"]) == (PAUSED_AT, "running")
-    assert _rule_lr(readout.state["value"], "valley") == expected.suggestions.valley
+    indices = np.searchsorted(partial.lrs, line_x)
+    np.testing.assert_array_equal(partial.lrs[indices], line_x)
+    np.testing.assert_array_equal(line_y, expected.smoothed[indices].astype(np.float64))
+    assert line_x[-1] == partial.lrs[-1]
+    assert _readout_attributes(readout) == (PAUSED_AT, "running")
+    assert _rule_lr(readout, "valley") == expected.suggestions.valley
 
     # Bounded rate: streamed updates (from the sweep's update thread) at least
     # UPDATE_INTERVAL apart, so never more than 20 in any one second, and at most half of
@@ -457,8 +460,10 @@ def test_ten_thousand_batches_stream_at_a_bounded_rate(comm_recorder: CommRecord
     assert most_in_one_second(streamed) <= 20
     assert most_in_one_second([m.time for m in comm_recorder.snapshot()]) <= 500
 
-    # completed: the final update holds every point and the beta set mid-sweep
-    np.testing.assert_array_equal(_last_sent(comm_recorder, widget._chart.raw, "x"), sweep.lrs)
+    # completed: the final update reaches the last point (every point sent one of the
+    # sweep's) and holds the beta set mid-sweep
+    final_x = _last_sent(comm_recorder, widget._chart.raw, "x")
+    assert final_x[-1] == sweep.lrs[-1] and np.isin(final_x, sweep.lrs).all()
     readout_html = _last_sent(comm_recorder, control(widget, "lrw-readout"))
     assert _readout_attributes(readout_html) == (LONG_SWEEP, "done")
     final = analyze(sweep, beta=0.9)

@@ -47,8 +47,9 @@ __all__ = [
     "browser_update",
     "click",
     "decode_state",
+    "last_point_sent",
+    "last_sent",
     "most_in_one_second",
-    "points_sent",
     "wait_until",
 ]
 
@@ -308,12 +309,23 @@ def most_in_one_second(times: Sequence[float], window: float = 1.0) -> int:
     return int((ends - np.arange(len(ordered))).max())
 
 
-def points_sent(recorder: CommRecorder, mark: Any) -> int:
-    """The most points (length of ``x``) any update of ``mark`` has carried so far."""
-    return max(
-        (len(message.state["x"]) for message in recorder.updates(mark) if "x" in message.keys),
-        default=0,
-    )
+def last_sent(recorder: CommRecorder, widget: Any, key: str, until: int | None = None) -> Any:
+    """The last value of ``key`` the browser received for ``widget`` (on open or in an
+    update), among the messages of ``index <= until`` when given; None when never sent."""
+    for message in reversed(recorder.sent_to(widget, kind=None)):
+        if key in message.keys and (until is None or message.index <= until):
+            return message.state[key]
+    return None
+
+
+def last_point_sent(recorder: CommRecorder, mark: Any) -> float | None:
+    """The x of the last point in the last ``x`` sent to ``mark`` (None when never sent).
+
+    The chart may send a long series reduced, but always with its last point, so this says
+    how far the chart has caught up with a sweep: compare it with ``sweep.lrs[count - 1]``.
+    """
+    x = last_sent(recorder, mark, "x")
+    return None if x is None or len(x) == 0 else float(x[-1])
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT) -> None:

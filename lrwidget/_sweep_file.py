@@ -46,6 +46,9 @@ class SweepRecord:
     lrs: FloatArray
     losses: FloatArray
     fastai_smooth_losses: FloatArray | None
+    schedule: str = "exp"
+    preset: str | None = None
+    losses_are_smoothed: bool = False
 
 
 # A value quoted in an error message may be a file's worth of nested lists: quote a bounded
@@ -90,6 +93,9 @@ def encode(record: SweepRecord) -> str:
         "lrs": _encode_floats(record.lrs),
         "losses": _encode_floats(record.losses),
         "fastai_smooth_losses": None if smooth is None else _encode_floats(smooth),
+        "schedule": record.schedule,
+        "preset": record.preset,
+        "losses_are_smoothed": record.losses_are_smoothed,
     }
     return json.dumps(document, allow_nan=False)
 
@@ -270,4 +276,25 @@ def read(path: str | os.PathLike[str]) -> SweepRecord:
         lrs=lrs,
         losses=losses,
         fastai_smooth_losses=smooth,
+        **_origin(name, document),
     )
+
+
+def _origin(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """How the sweep was made; files written before these keys existed read as fastai's."""
+    schedule = document.get("schedule", "exp")
+    preset = document.get("preset")
+    smoothed = document.get("losses_are_smoothed", False)
+    if schedule not in ("exp", "linear"):
+        raise LRWidgetValueError(
+            f"{name}: schedule must be 'exp' or 'linear'; got {_preview(schedule)}."
+        )
+    if preset is not None and not (isinstance(preset, str) and len(preset) <= 100):
+        raise LRWidgetValueError(
+            f"{name}: preset must be a short string or null; got {_preview(preset)}."
+        )
+    if not isinstance(smoothed, bool):
+        raise LRWidgetValueError(
+            f"{name}: losses_are_smoothed must be true or false; got {_preview(smoothed)}."
+        )
+    return {"schedule": schedule, "preset": preset, "losses_are_smoothed": smoothed}

@@ -64,6 +64,14 @@ class Sweep:
         saved_status: For a sweep read by :meth:`load`, the status its file recorded; None
             otherwise.  It differs from ``status`` only for a sweep saved while running, which
             loads as ``"stopped"`` (see :attr:`status_note`).
+        schedule: How the learning rate rose: ``"exp"`` (fastai's, the default) or
+            ``"linear"`` (torch-lr-finder's ``step_mode="linear"``).  The rules use the
+            recorded learning rates whichever it was.
+        preset: For a sweep made by or opened from another tool, the name of that tool's
+            preset in :data:`lrwidget.presets` (``"torch-lr-finder"``, ``"lightning"``); None
+            otherwise.
+        losses_are_smoothed: True when ``losses`` holds a smoothed curve rather than raw
+            losses (a peer kept nothing else): :func:`lrwidget.analyze` then smooths nothing.
 
     Example:
         >>> sweep = Sweep.from_arrays([1e-3, 1e-2, 1e-1], [2.0, 1.5, 3.0], num_it=3)
@@ -100,6 +108,9 @@ class Sweep:
         self.status: Status = status
         self.error: str | None = None
         self.saved_status: Status | None = None
+        self.schedule: str = "exp"
+        self.preset: str | None = None
+        self.losses_are_smoothed = False
         self._lock = threading.Lock()
         self._lrs = np.empty(_FIRST_CAPACITY, dtype=np.float64)
         self._losses = np.empty(_FIRST_CAPACITY, dtype=np.float64)
@@ -234,6 +245,8 @@ class Sweep:
             )
         copy.error = self.error
         copy.saved_status = self.saved_status
+        copy.schedule, copy.preset = self.schedule, self.preset
+        copy.losses_are_smoothed = self.losses_are_smoothed
         return copy
 
     @property
@@ -271,6 +284,20 @@ class Sweep:
             >>> Sweep.from_arrays([1e-3], [2.0]).save("sweep.json")  # doctest: +SKIP
         """
         _save(self, path)
+
+    @classmethod
+    def from_torch_lr_finder(cls, finder: Any, **options: Any) -> Sweep:
+        """A finished torch-lr-finder run (see :func:`lrwidget.peers.from_torch_lr_finder`)."""
+        from lrwidget.peers import from_torch_lr_finder
+
+        return from_torch_lr_finder(finder, **options)
+
+    @classmethod
+    def from_lightning(cls, lr_finder: Any) -> Sweep:
+        """A finished Lightning ``lr_find`` run (see :func:`lrwidget.peers.from_lightning`)."""
+        from lrwidget.peers import from_lightning
+
+        return from_lightning(lr_finder)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Sweep:
@@ -327,6 +354,9 @@ def _save(sweep: Sweep, path: str | os.PathLike[str]) -> None:
             lrs=sweep._lrs[:count].copy(),
             losses=sweep._losses[:count].copy(),
             fastai_smooth_losses=None if smooth is None else smooth[:count].copy(),
+            schedule=sweep.schedule,
+            preset=sweep.preset,
+            losses_are_smoothed=sweep.losses_are_smoothed,
         )
     _sweep_file.write(record, path)
 
@@ -346,6 +376,8 @@ def _load(path: str | os.PathLike[str]) -> Sweep:
     )
     sweep.error = record.error
     sweep.saved_status = record.status
+    sweep.schedule, sweep.preset = record.schedule, record.preset
+    sweep.losses_are_smoothed = record.losses_are_smoothed
     return sweep
 
 

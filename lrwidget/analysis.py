@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from lrwidget import peers as _peers  # also adds the peers' rules to suggest's tables
 from lrwidget import smoothing as _smoothing
 from lrwidget import suggest as _suggest
 from lrwidget.settings import SMOOTHINGS, Settings
@@ -128,13 +129,15 @@ _SMOOTHED: weakref.WeakKeyDictionary[Sweep, tuple[tuple[int, float, str], Float3
 
 
 def smoothed_losses(sweep: Sweep, beta: float, smoothing: str) -> Float32Array:
-    """The smoothed curve of ``sweep`` (read-only float32), cached per sweep."""
+    """The smoothed curve of ``sweep`` (read-only; float32, float64 for the peers' smoothings),
+    cached per sweep.  A sweep whose losses are already smoothed is its own curve."""
+    smoothing = "none" if sweep.losses_are_smoothed else smoothing
     key = (len(sweep), beta, smoothing)
     cached = _SMOOTHED.get(sweep)
     if cached is not None and cached[0] == key:
         return cached[1]
     losses = sweep.losses
-    curve = _smoothing.ema(losses, beta) if smoothing == "ema" else _smoothing.centred(losses, beta)
+    curve = _smoothing.smooth(losses, beta, smoothing)
     curve.flags.writeable = False
     _SMOOTHED[sweep] = (key, curve)
     return curve
@@ -280,9 +283,12 @@ def _rule_result(
     start, stop = window.start, window.stop
     window_lrs = np.ascontiguousarray(lrs[start:stop])
     window_losses = np.ascontiguousarray(smoothed[start:stop])
+    # The peers' rules return the lr as recorded (float64), fastai's as float32.
+    peer = isinstance(method, str) and method in _peers.RECORDED_LR_RULES
+    rule_lrs: Any = np.ascontiguousarray(sweep.lrs[start:stop]) if peer else window_lrs
     try:
         lr, point, evidence = _call_rule(
-            method, window_lrs, window_losses, sweep.num_it, smoothing == "centred"
+            method, rule_lrs, window_losses, sweep.num_it, smoothing == "centred"
         )
     except _suggest.NoSuggestion as error:
         return RuleResult(name, None, None, None, str(error), explanation)

@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from lrwidget import smoothing as _smoothing
 from lrwidget import suggest as _suggest
 from lrwidget._errors import LRWidgetValueError
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec, rule_name
 
-#: The smoothings ``analyze`` offers: fastai's debiased EMA and a centred (zero-lag) one.
-SMOOTHINGS: tuple[str, ...] = ("ema", "centred")
+#: The smoothings ``analyze`` offers: fastai's debiased EMA, a centred (zero-lag) one, the
+#: peers' ("ema-plain" torch-lr-finder's, "lightning") and "none" (see lrwidget.smoothing).
+SMOOTHINGS: tuple[str, ...] = _smoothing.SMOOTHINGS
 #: fastai's divergence rule: the sweep stops once the smoothed loss exceeds this multiple of
 #: its minimum so far (``LRFinder.after_batch``).  The widget's divergence cut defaults to it.
 DIVERGENCE_FACTOR = 4.0
@@ -38,7 +40,8 @@ class Settings:
 
     Attributes:
         beta: Smoothing weight in [0, 1) (fastai's 0.98).
-        smoothing: ``"ema"`` (fastai's, lagging) or ``"centred"`` (zero lag).
+        smoothing: ``"ema"`` (fastai's, lagging), ``"centred"`` (zero lag), or one of the
+            peers' (``"ema-plain"``, ``"lightning"``) or ``"none"``: :data:`SMOOTHINGS`.
         skip_start: Points left out at the start; None means fastai's ``num_it // 10``.
         skip_end: Points left out at the end (fastai: 5).
         div_threshold: None keeps every point; a number > 1 cuts the window where the
@@ -131,7 +134,8 @@ def _check_smoothing(value: object) -> str:
     if not isinstance(value, str) or value not in SMOOTHINGS:
         raise LRWidgetValueError(
             f"smoothing must be one of {', '.join(repr(s) for s in SMOOTHINGS)}; got {value!r}. "
-            "Use 'ema' for fastai's curve or 'centred' for a curve that does not lag."
+            "Use 'ema' for fastai's curve or 'centred' for a curve that does not lag; the "
+            "others reproduce torch-lr-finder's and Lightning's (lrwidget.presets)."
         )
     return value
 

@@ -1,4 +1,6 @@
-"""Smoothing of raw per-batch losses: fastai's debiased EMA, bit for bit, and a zero-lag option.
+"""Smoothing of raw per-batch losses: fastai's debiased EMA, bit for bit, a zero-lag option, and
+the smoothings of torch-lr-finder (:func:`ema_plain`) and PyTorch Lightning (:func:`lightning`),
+bit for bit too.  :data:`SMOOTHERS` names them all for ``analyze(smoothing=...)``.
 
 fastai's ``AvgSmoothLoss`` keeps ``val = torch.lerp(raw, val, beta)`` in float32 and reports
 ``val / (1 - beta**count)``.  How torch's CPU ``lerp`` rounds depends on the kernel it runs:
@@ -21,6 +23,8 @@ from __future__ import annotations
 import functools
 import itertools
 from array import array
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -28,7 +32,20 @@ import numpy as np
 from lrwidget import _lerp
 from lrwidget._lerp import Rounding, torch_lerp_rounding
 
-__all__ = ["Rounding", "centred", "ema", "lerp_states", "torch_lerp_rounding"]
+__all__ = [
+    "SMOOTHERS",
+    "SMOOTHINGS",
+    "Rounding",
+    "centred",
+    "ema",
+    "ema_plain",
+    "lerp_states",
+    "lightning",
+    "smooth",
+    "smooth_f_of",
+    "torch_lerp_rounding",
+    "unsmoothed",
+]
 
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
 _FloatArray = np.ndarray[Any, np.dtype[np.floating[Any]]]
@@ -345,3 +362,84 @@ def centred(losses: _FloatArray | list[float], beta: float = 0.98) -> Float32Arr
     both = _linear_ema64(forward[::-1], beta)[::-1]
     result[finite] = both.astype(np.float32)
     return result
+
+
+# --- the peers' smoothings (torch-lr-finder, PyTorch Lightning), in float64 as they compute ----
+def _float64_values(losses: _FloatArray | list[float]) -> list[float]:
+    values = np.asarray(losses, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"losses must be one-dimensional; got shape {values.shape}")
+    return values.tolist()  # Python floats: the peers smooth with Python arithmetic
+
+
+def smooth_f_of(beta: float) -> float:
+    """torch-lr-finder's ``smooth_f`` for an EMA weight ``beta``: ``1 - beta``, taken from the
+    shortest decimal of ``beta`` (so ``beta=0.95`` gives exactly ``smooth_f=0.05``, where
+    ``1 - 0.95`` in floating point would give 0.050000000000000044)."""
+    return float(Decimal(1) - Decimal(repr(float(beta))))
+
+
+def ema_plain(losses: _FloatArray | list[float], beta: float = 0.95) -> np.ndarray:
+    """torch-lr-finder's smoothed loss (``range_test``'s ``history["loss"]``), bit for bit.
+
+    ``range_test(smooth_f=f)`` keeps the first loss as it is and then records
+    ``f * loss + (1 - f) * previous`` in Python floats: an EMA that is *not* debiased.  Here
+    ``beta`` is the weight of the previous value, ``1 - smooth_f`` (:func:`smooth_f_of`):
+    torch-lr-finder's default ``smooth_f=0.05`` is ``beta=0.95``.
+
+    Returns:
+        float64 array of the same length (torch-lr-finder's values exactly).
+
+    Example:
+        >>> ema_plain([1.0, 3.0], 0.5).tolist()
+        [1.0, 2.0]
+    """
+    smooth_f = smooth_f_of(beta)
+    keep = 1 - smooth_f
+    values = _float64_values(losses)
+    for index in range(1, len(values)):
+        values[index] = smooth_f * values[index] + keep * values[index - 1]
+    return np.array(values, dtype=np.float64)
+
+
+def lightning(losses: _FloatArray | list[float], beta: float = 0.98) -> np.ndarray:
+    """PyTorch Lightning's smoothed loss (``lr_finder.results["loss"]``), bit for bit.
+
+    Lightning's ``_LRCallback`` keeps ``avg = beta * avg + (1 - beta) * loss`` in Python floats
+    and records ``avg / (1 - beta ** (step + 1))``, where ``step`` is ``trainer.global_step``
+    after the batch: 1 for the first batch of a fresh Trainer.  So its debiasing divides by
+    ``1 - beta**(k + 1)`` for the k-th batch, one power more than fastai's ``1 - beta**k``, and
+    its first value is about half the first loss.  Measured on Lightning 2.6.6.
+
+    Returns:
+        float64 array of the same length (Lightning's values exactly, for a sweep that starts
+        at ``global_step == 0`` without gradient accumulation).
+    """
+    values = _float64_values(losses)
+    average = 0.0
+    for index, loss in enumerate(values):
+        average = beta * average + (1 - beta) * loss
+        values[index] = average / (1 - beta ** (index + 2))
+    return np.array(values, dtype=np.float64)
+
+
+def unsmoothed(losses: _FloatArray | list[float], beta: float = 0.0) -> np.ndarray:
+    """The losses as recorded (float64); ``beta`` is ignored.  For a curve that is already
+    smoothed, or for torch-lr-finder's ``smooth_f=0``."""
+    return np.array(_float64_values(losses), dtype=np.float64)
+
+
+#: Each smoothing by the name ``analyze(smoothing=...)`` takes: ``f(losses, beta) -> curve``.
+SMOOTHERS: dict[str, Callable[[Any, float], np.ndarray]] = {
+    "ema": ema,
+    "centred": centred,
+    "ema-plain": ema_plain,
+    "lightning": lightning,
+    "none": unsmoothed,
+}
+SMOOTHINGS: tuple[str, ...] = tuple(SMOOTHERS)
+
+
+def smooth(losses: _FloatArray | list[float], beta: float, smoothing: str) -> np.ndarray:
+    """The curve ``smoothing`` (a key of :data:`SMOOTHERS`) makes of ``losses``."""
+    return SMOOTHERS[smoothing](losses, beta)

@@ -24,12 +24,16 @@ LAYERS: dict[str, int] = {
     "smoothing": 4,
     "suggest": 4,
     "settings": 5,
+    "peers": 5,
     "analysis": 6,
     # adapters: they import only the core
     "_tensor_rules": 7,
     "_snapshot": 7,
     "_guards": 7,
     "_fastai": 8,
+    "_torch_checks": 7,
+    "_torch_state": 7,
+    "_torch": 8,
     "_trials": 9,
     # the widget's rooms
     "_view": 7,
@@ -43,9 +47,10 @@ LAYERS: dict[str, int] = {
     "__init__": 12,
 }
 #: Imports made inside a function, on first use only, that go against the layers: the core
-#: calls a tensor rule through its adapter when torch is already loaded, and the runner loads
-#: fastai's adapter when a sweep starts on a Learner.
-LAZY_UPWARD = {("analysis", "_tensor_rules"), ("_runner", "_fastai")}
+#: calls a tensor rule through its adapter when torch is already loaded, the runner loads
+#: fastai's adapter when a sweep starts on a Learner, and Sweep.from_torch_lr_finder /
+#: from_lightning call the peers' module.
+LAZY_UPWARD = {("analysis", "_tensor_rules"), ("_runner", "_fastai"), ("sweep", "peers")}
 #: Pure modules: testable with numpy alone.
 PURE = (
     "sweep",
@@ -56,6 +61,8 @@ PURE = (
     "analysis",
     "_checks",
     "_trial_checks",
+    "_lerp",
+    "peers",
 )
 PURE_ROOMS = ("_view", "_stream", "_readout")
 

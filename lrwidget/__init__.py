@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from lrwidget._errors import LRWidgetValueError, LRWidgetWarning, SweepRunningError
 from lrwidget.analysis import Analysis, RuleResult, analyze
+from lrwidget.peers import PRESETS as presets
 from lrwidget.sweep import Sweep
 
 if TYPE_CHECKING:
     from lrwidget._fastai import run_sweep
+    from lrwidget._torch import run_torch_sweep
     from lrwidget._trials import Trial, run_trials
     from lrwidget.widget import LRFinderWidget
 
@@ -33,7 +35,9 @@ __all__ = [
     "SweepRunningError",
     "Trial",
     "analyze",
+    "presets",
     "run_sweep",
+    "run_torch_sweep",
     "run_trials",
 ]
 
@@ -41,6 +45,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run_sweep": "lrwidget._fastai",
+    "run_torch_sweep": "lrwidget._torch",
     "run_trials": "lrwidget._trials",
     "Trial": "lrwidget._trials",
     "LRFinderWidget": "lrwidget.widget",

@@ -2,7 +2,8 @@
 
 Runs each ``benchmarks/bench_*.py`` as a module (``python -m benchmarks.bench_x``, from the
 repository root) in a subprocess, in the order of their targets (B1 sweep,
-B2 analysis, B3 streaming, B4 restore, B5 browser latency, B6 memory, B7 trials; any other
+B2 analysis, B3 streaming, B4 restore, B5 browser latency, B6 memory, B7 trials, B8 plain
+PyTorch sweep; any other
 ``bench_*.py`` afterwards, alphabetically), streaming each one's output as it comes.  B5 needs
 Debian's Chromium: it is skipped, with the reason, when ``/usr/bin/chromium`` is missing.
 
@@ -49,6 +50,7 @@ PLAN: tuple[Script, ...] = (
     Script("bench_browser_latency", "B5", 110, needs_chromium=True),
     Script("bench_memory", "B6", 200),
     Script("bench_trials", "B7", 90),
+    Script("bench_torch", "B8", 45),
 )
 OTHER_CAP = 60.0
 

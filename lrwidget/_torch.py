@@ -4,7 +4,19 @@
 its exponential and linear schedules, its divergence rule, gradient accumulation, the optional
 validation loss after every batch, a training loader that restarts when it runs out — and
 records the learning rate and the raw loss of every batch.  On the same seed its learning rates
-and losses equal torch-lr-finder's ``history`` run with ``smooth_f=0`` (``==``).  However the
+and losses equal torch-lr-finder's ``history`` run with ``smooth_f=0`` (``==``).
+
+Batch ``i`` (from 0) trains each param group at ``base * (end_lr / base) ** (i / (num_it - 1))``
+(``step_mode="exp"``) or ``base + i / (num_it - 1) * (end_lr - base)`` (``"linear"``), where
+``base`` is ``start_lr``, or the group's own lr when ``start_lr`` is None; the last batch runs at
+``end_lr``.  A batch is ``accumulation_steps`` forward/backward passes (each loss divided by
+``accumulation_steps``; their sum is the batch's loss) and one optimizer step.  With a
+``val_loader`` the loss recorded is ``sum(loss * len(labels)) / len(dataset)`` over the whole
+validation set after that step.  The sweep stops once the loss exceeds ``diverge_th`` times its
+minimum, the loss smoothed as ``range_test(smooth_f=...)`` smooths it (the first as it is, then
+``smooth_f * loss + (1 - smooth_f) * previous``; ``smooth_f=0``: raw).  Outside the main thread
+SIGINT is blocked in the sweeping thread (DataLoader workers it starts then ignore a kernel
+interrupt); in the main thread an interrupt stops the sweep.  However the
 sweep ends (finished, diverged, stopped, interrupted, an exception in the model, the loss or a
 callback), the model, the optimizer and the global random number generators are put back
 exactly as they were, from memory (:mod:`lrwidget._torch_state`); nothing is written to disk.
@@ -60,49 +72,34 @@ def run_torch_sweep(
 ) -> Sweep:
     """Run torch-lr-finder's range test on a plain PyTorch model and return the recorded sweep.
 
-    Batch ``i`` (from 0) trains every param group at ``base * (end_lr / base) ** (i / (num_it -
-    1))`` (``step_mode="exp"``) or ``base + i / (num_it - 1) * (end_lr - base)`` (``"linear"``),
-    where ``base`` is ``start_lr``, or the group's own lr when ``start_lr`` is None: the last
-    batch runs at ``end_lr``.  A batch is ``accumulation_steps`` forward/backward passes (each
-    loss divided by ``accumulation_steps``, their sum recorded) and one optimizer step; with a
-    ``val_loader`` the recorded loss is the mean validation loss after that step.  The sweep
-    stops once the loss exceeds ``diverge_th`` times its minimum, the loss being smoothed as
-    ``range_test(smooth_f=...)`` smooths it (the first loss as it is, then ``smooth_f * loss +
-    (1 - smooth_f) * previous``; 0 means raw).  The *raw* loss of every batch is recorded:
-    ``analyze(sweep, **lrwidget.presets["torch-lr-finder"])`` smooths it as torch-lr-finder
-    does.  Outside the main thread SIGINT is blocked in the sweeping thread (DataLoader workers
-    it starts then ignore a kernel interrupt); in the main thread an interrupt stops the sweep.
+    Each batch trains every param group at the schedule's lr (module docstring), records the
+    lr of group 0 and the *raw* loss (the validation loss with a ``val_loader``), then stops
+    on torch-lr-finder's divergence rule; ``analyze(sweep, **lrwidget.presets[
+    "torch-lr-finder"])`` smooths and suggests as torch-lr-finder does.
 
     Args:
-        model: The ``torch.nn.Module`` to train.
-        optimizer: A ``torch.optim.Optimizer`` over (some of) ``model``'s parameters.
-        criterion: ``criterion(outputs, labels)`` -> a scalar loss tensor.
-        train_loader: A re-iterable of ``(inputs, labels, ...)`` batches (a DataLoader).
-        val_loader: None, or a re-iterable of batches evaluated after every batch.
+        model, optimizer, criterion: The ``nn.Module``, a ``torch.optim.Optimizer`` over (some
+            of) its parameters, and ``criterion(outputs, labels) -> scalar loss``.
+        train_loader, val_loader: Re-iterables of ``(inputs, labels, ...)`` batches (e.g.
+            DataLoaders); ``val_loader`` None, or evaluated in full after every batch.
         start_lr, end_lr, num_it, step_mode, smooth_f, diverge_th, accumulation_steps: As in
             torch-lr-finder 0.2.2's ``range_test`` (``num_it`` is its ``num_iter``).
         device: Where to run (the model is moved there for the sweep); None: the model's.
-        on_batch: Called as ``on_batch(sweep)`` after each recorded batch, in this thread.  If
-            it raises, the sweep ends with status ``"failed"`` and the exception reaches you.
-        stop: An event-like object (``is_set()``); once set the sweep ends within one batch,
-            status ``"stopped"``.
-        sweep: An empty Sweep created by the caller with this run's ``num_it``, ``start_lr``
-            (group 0's first lr), ``end_lr`` and ``stop_div=True``; filled in place.
+        on_batch: ``on_batch(sweep)`` after each recorded batch, in this thread; if it raises,
+            the sweep fails and the exception reaches you.
+        stop: Event-like (``is_set()``); once set the sweep ends within one batch, "stopped".
+        sweep: An empty Sweep made with this run's ``num_it``, ``start_lr`` (group 0's first
+            lr), ``end_lr`` and ``stop_div=True``; filled in place.
 
     Returns:
-        The Sweep: status ``"done"``, ``"diverged"`` or ``"stopped"``; ``sweep.schedule`` is
-        ``step_mode`` and ``sweep.preset`` is ``"torch-lr-finder"``.
+        The Sweep (status "done", "diverged" or "stopped"; ``schedule`` is ``step_mode``,
+        ``preset`` is "torch-lr-finder").
 
     Raises:
         LRWidgetValueError, TypeError: on a bad argument, before any batch runs.
         SweepRunningError: if a sweep is already running on ``model``.
         BaseException: what the model, the loss, a loader or ``on_batch`` raised (the same
-            object), after everything is restored, with the sweep so far attached as
-            ``exc.lrwidget_sweep`` (status ``"failed"``, or ``"stopped"`` on KeyboardInterrupt).
-
-    Example:
-        >>> sweep = run_torch_sweep(model, optimizer, nn.CrossEntropyLoss(), loader,
-        ...                         start_lr=1e-7)             # doctest: +SKIP
+            object), after the restore, with the sweep attached as ``exc.lrwidget_sweep``.
     """
     plan = Plan.checked(
         model, optimizer, criterion, train_loader=train_loader, val_loader=val_loader,

@@ -21,6 +21,7 @@ from lrwidget.settings import CUSTOM, DIVERGENCE_FACTOR
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
+    from lrwidget.sweep import Sweep
 
 
 _STATUS_WORDS = {
@@ -43,13 +44,12 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}:{rest:02d} min"
 
 
-def progress_text(
-    count: int, num_it: int, last_lr: float | None, elapsed: float | None, running: bool
-) -> str:
+def progress_text(sweep: Sweep | None, num_it: int, elapsed: float | None, running: bool) -> str:
     """``"37 / 100 · lr 1.23e-03 · elapsed 1.2 s · remaining ~2.0 s"``."""
+    count = len(sweep) if sweep is not None else 0
     parts = [f"{count} / {num_it}"]
-    if count and last_lr is not None:
-        parts.append(f"lr {format_lr(last_lr)}")
+    if sweep is not None and count:
+        parts.append(f"lr {format_lr(float(sweep.lrs[count - 1]))}")
     if elapsed is not None:
         parts.append(f"elapsed {duration(elapsed)}")
         if running:
@@ -71,6 +71,26 @@ class StatusFacts:
     nothing_to_analyse: bool = False
     saved_note: str | None = None
     notes: tuple[str, ...] = ()
+
+
+def status_facts(
+    sweep: Sweep | None, analysis: Analysis | None, *, num_it: int, has_learner: bool
+) -> StatusFacts:
+    """What the status line says of ``sweep`` (None: no sweep yet) and its analysis."""
+    if sweep is None:
+        return StatusFacts(status="ready", num_it=num_it, has_learner=has_learner)
+    return StatusFacts(
+        status=sweep.status,
+        count=len(sweep),
+        num_it=num_it,
+        has_learner=has_learner,
+        error=sweep.error,
+        nan_batch=first_nan_batch(sweep.losses),
+        nothing_to_analyse=analysis is not None
+        and analysis.window[0] >= analysis.window[1]
+        and analysis.nan_index is not None,
+        saved_note=getattr(sweep, "status_note", None),
+    )
 
 
 def bar_style(facts: StatusFacts) -> str:

@@ -78,6 +78,13 @@ class SweepRunner:
         """True while a stop was asked for and the sweep has not ended yet."""
         return self.running and self._stop.is_set()
 
+    def elapsed(self) -> float | None:
+        """Seconds since the last sweep started, until it ended (None before any sweep)."""
+        if self.started_at is None:
+            return None
+        ended = self.ended_at if self.ended_at is not None else time.perf_counter()
+        return ended - self.started_at
+
     def start(self, engine: Any, learn: Any, sweep: Sweep, stop_div: bool) -> None:
         """Run ``engine.run_sweep`` on ``learn`` in a new worker thread, recording into ``sweep``.
 

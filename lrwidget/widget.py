@@ -9,9 +9,9 @@ marks (:mod:`lrwidget._view`, :mod:`lrwidget._chart`) and the text (:mod:`lrwidg
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from lrwidget._controls import (
 )
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._frames import AnalysisCache, Display, Frames
-from lrwidget._readout import CUSTOM, StatusFacts
+from lrwidget._readout import CUSTOM
 from lrwidget._runner import (
     SweepRunner,
     check_run_arguments,
@@ -49,12 +49,9 @@ from lrwidget.sweep import Sweep
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis
 
-#: Kept for code written against earlier releases; the one definition is in ``suggest``.
-DEFAULT_METHODS = DEFAULT_RULES
 #: After a pan or zoom, the points of the visible range are redrawn once the axis has rested
 #: this long (seconds): a drag sends many range changes.
 ZOOM_REST = 0.15
-Method = RuleSpec
 
 
 class LRFinderWidget(widgets.VBox):
@@ -113,7 +110,7 @@ class LRFinderWidget(widgets.VBox):
         end_lr: float = 10,
         num_it: int = 100,
         stop_div: bool = True,
-        methods: Sequence[Method] = DEFAULT_RULES,
+        methods: Sequence[RuleSpec] = DEFAULT_RULES,
         *,
         beta: float = 0.98,
         smoothing: str = "ema",
@@ -133,7 +130,7 @@ class LRFinderWidget(widgets.VBox):
         self._learn = learn
         self.start_lr, self.end_lr = float(start_lr), float(end_lr)
         self.stop_div = bool(stop_div)
-        self.methods: tuple[Method, ...] = tuple(checked.methods)
+        self.methods: tuple[RuleSpec, ...] = tuple(checked.methods)
         self.rule_names: tuple[str, ...] = checked.rule_names
         if selected is None:
             selected = "valley" if "valley" in self.rule_names else self.rule_names[0]
@@ -159,8 +156,12 @@ class LRFinderWidget(widgets.VBox):
             children=self.controls.rows(self._chart.figure), layout=widgets.Layout(width="100%")
         )
         self.add_class("lrw-root")
+        self._start_showing(checked, selected)
+
+    def _start_showing(self, checked: Settings, selected: str) -> None:
+        """Set the traits from the checked settings, connect the controls, draw."""
         self.beta, self.smoothing = checked.beta, checked.smoothing
-        self.skip_start, self.skip_end = int(skip_start), checked.skip_end
+        self.skip_start, self.skip_end = int(checked.skip_start or 0), checked.skip_end
         self.div_threshold = checked.div_threshold
         self.shown_rules = list(self.rule_names)
         self.selected = selected
@@ -171,7 +172,7 @@ class LRFinderWidget(widgets.VBox):
 
     @classmethod
     def from_sweep(
-        cls, sweep: Sweep, methods: Sequence[Method] = DEFAULT_RULES, **settings: Any
+        cls, sweep: Sweep, methods: Sequence[RuleSpec] = DEFAULT_RULES, **settings: Any
     ) -> LRFinderWidget:
         """Open a finished (or saved) sweep: every control works, no Learner is needed.
 
@@ -189,16 +190,8 @@ class LRFinderWidget(widgets.VBox):
                 f"from_sweep expects a lrwidget.Sweep; got {type(sweep).__name__}. Build one "
                 "with Sweep.from_arrays(lrs, losses) or read a saved one."
             )
-        return cls(
-            None,
-            start_lr=sweep.start_lr,
-            end_lr=sweep.end_lr,
-            num_it=sweep.num_it,
-            stop_div=sweep.stop_div,
-            methods=methods,
-            _sweep=sweep,
-            **settings,
-        )
+        schedule = (sweep.start_lr, sweep.end_lr, sweep.num_it, sweep.stop_div)
+        return cls(None, *schedule, methods, _sweep=sweep, **settings)
 
     def _connect(self) -> None:
         controls = self.controls
@@ -569,18 +562,17 @@ class LRFinderWidget(widgets.VBox):
             self._visible,
         )
         runner = self._runner
-        count = len(sweep) if sweep is not None else 0
-        elapsed = None
-        if runner.started_at is not None and sweep is runner.sweep:
-            ended = runner.ended_at if runner.ended_at is not None else time.perf_counter()
-            elapsed = ended - runner.started_at
-        last_lr = float(sweep.lrs[count - 1]) if sweep is not None and count else None
-        progress = _readout.progress_text(count, self.num_it, last_lr, elapsed, runner.running)
+        facts = _readout.status_facts(
+            sweep, analysis[0], num_it=self.num_it, has_learner=self._learn is not None
+        )
+        facts = dataclasses.replace(facts, notes=self._notes())
+        elapsed = runner.elapsed() if sweep is runner.sweep else None
+        progress = _readout.progress_text(sweep, self.num_it, elapsed, runner.running)
         stoppable = runner.running or self._holder() is not None
-        facts = self._status_facts(sweep, analysis[0])
         return self._frames.full(sweep, analysis, display, facts, progress, stoppable)
 
-    def _status_facts(self, sweep: Sweep | None, analysis: Analysis | None) -> StatusFacts:
+    def _notes(self) -> tuple[str, ...]:
+        """What the status line adds: a refused value, drawing errors, who holds the Learner."""
         runner = self._runner
         holder = None if runner.running else self._holder()
         notes = [self._notice]
@@ -593,19 +585,7 @@ class LRFinderWidget(widgets.VBox):
             notes.append("Run pressed: the new sweep starts once this one has ended")
         elif self._run_refused and runner.running:
             notes.append(self._run_refused)
-        return StatusFacts(
-            status=self.status,
-            count=len(sweep) if sweep is not None else 0,
-            num_it=self.num_it,
-            has_learner=self._learn is not None,
-            error=None if sweep is None else sweep.error,
-            nan_batch=_readout.first_nan_batch(sweep.losses) if sweep is not None else None,
-            nothing_to_analyse=analysis is not None
-            and analysis.window[0] >= analysis.window[1]
-            and analysis.nan_index is not None,
-            saved_note=getattr(sweep, "status_note", None),
-            notes=tuple(note for note in notes if note),
-        )
+        return tuple(note for note in notes if note)
 
     def __repr__(self) -> str:
         return (

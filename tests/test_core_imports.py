@@ -18,6 +18,8 @@ LAYERS: dict[str, int] = {
     "_errors": 0,
     "_checks": 1,
     "_trial_checks": 1,
+    "_reduce": 1,
+    "_boundaries": 1,
     "_sweep_file": 2,
     "_lerp": 2,
     "sweep": 3,
@@ -64,7 +66,7 @@ PURE = (
     "_lerp",
     "peers",
 )
-PURE_ROOMS = ("_view", "_stream", "_readout")
+PURE_ROOMS = ("_view", "_stream", "_readout", "_reduce", "_boundaries")
 
 
 def _lrwidget_imports(path: Path) -> set[tuple[str, bool]]:

@@ -82,3 +82,15 @@ def nearest_boundary_index(
     if len(lrs):
         return nearest_boundary(lr, boundary_lrs(lrs, len(lrs), start_lr, end_lr))
     return nearest_schedule_boundary(lr, num_it, start_lr, end_lr)
+
+
+def skip_for_handle(
+    handle: int, lr: float, lrs: np.ndarray, num_it: int, start_lr: float, end_lr: float
+) -> dict[str, int]:
+    """The setting a dropped cut-off handle means: ``skip_start`` for handle 0, ``skip_end``
+    for handle 1, snapped to the index boundary nearest ``lr`` and kept within ``num_it``."""
+    boundary = nearest_boundary_index(lr, lrs, num_it, start_lr, end_lr)
+    if handle == 0:
+        return {"skip_start": min(boundary, num_it)}
+    count = len(lrs) if len(lrs) else num_it
+    return {"skip_end": min(max(count - boundary, 0), num_it)}

@@ -44,18 +44,16 @@ import bqplot
 import numpy as np
 
 from lrwidget._stream import Change
-from lrwidget._view import (
-    CAPTION_OFFSET,
+from lrwidget._style import (
     CUSTOM_COLOR,
     HANDLE_COLOR,
-    HANDLE_Y,
     RAW_COLOR,
     RULE_COLORS,
     SMOOTHED_COLOR,
     SPAN_COLORS,
     SPAN_LABEL_COLOR,
-    ChartView,
 )
+from lrwidget._view import CAPTION_OFFSET, HANDLE_Y, ChartView
 
 SPAN_FILL_OPACITY = 0.18
 #: The raw-loss Scatter is the only Scatter with a size this small (browser tests rely on it).

@@ -8,6 +8,7 @@ updates, a trait change moves the controls.
 DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-zoom``, ``lrw-status``,
 ``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``, ``lrw-skip-start``,
 ``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``, ``lrw-rules``, ``lrw-selected``,
+``lrw-show-how``,
 ``lrw-readout``.
 """
 
@@ -51,18 +52,19 @@ class Controls:
     div_slider: widgets.FloatSlider
     rules_select: widgets.SelectMultiple
     selected_dropdown: widgets.Dropdown
+    show_how_checkbox: widgets.Checkbox
     readout_html: widgets.HTML
 
-    def rows(self, figure: widgets.DOMWidget) -> list[widgets.Widget]:
-        """The widget's children, top to bottom, with the chart's figure in its place."""
+    def rows(self, *figures: widgets.DOMWidget) -> list[widgets.Widget]:
+        """The widget's children, top to bottom, with the chart's figures in their place."""
         return [
             widgets.HBox([self.run_button, self.stop_button, self.zoom_toggle, self.status_html]),
             widgets.HBox([self.progress, self.progress_html]),
-            figure,
+            *figures,
             widgets.HBox([self.beta_slider, self.smoothing_dropdown]),
             widgets.HBox([self.skip_start_slider, self.skip_end_slider]),
             widgets.HBox([self.div_checkbox, self.div_slider]),
-            widgets.HBox([self.rules_select, self.selected_dropdown]),
+            widgets.HBox([self.rules_select, self.selected_dropdown, self.show_how_checkbox]),
             self.readout_html,
         ]
 
@@ -86,6 +88,7 @@ _CLASSES = {
     "div_slider": "lrw-div-threshold",
     "rules_select": "lrw-rules",
     "selected_dropdown": "lrw-selected",
+    "show_how_checkbox": "lrw-show-how",
     "readout_html": "lrw-readout",
 }
 
@@ -126,6 +129,11 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
             description="show rules",
         ),
         selected_dropdown=widgets.Dropdown(options=[*rule_names, CUSTOM], description="use LR of"),
+        show_how_checkbox=widgets.Checkbox(
+            description="show how",
+            indent=False,
+            tooltip="Draw how the selected rule finds its learning rate",
+        ),
         readout_html=widgets.HTML(),
     )
     if not has_learner:
@@ -211,6 +219,7 @@ BINDINGS: tuple[Binding, ...] = (
         lambda c, value: setattr(c.rules_select, "value", tuple(value)),
     ),
     _plain("selected", "selected_dropdown", str),
+    _plain("show_how", "show_how_checkbox", bool),
 )
 
 

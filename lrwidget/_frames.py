@@ -19,8 +19,17 @@ from lrwidget import _readout
 from lrwidget._chart import LossChart
 from lrwidget._controls import Controls
 from lrwidget._errors import LRWidgetValueError
+from lrwidget._evidence_chart import EvidenceChart
+from lrwidget._evidence_view import EvidenceView, build_evidence
 from lrwidget._stream import Change
-from lrwidget._view import STREAM_MARKS, ChartView, build_view, marker_positions, stream_view
+from lrwidget._style import rule_color
+from lrwidget._view import (
+    STREAM_MARKS,
+    ChartView,
+    build_view,
+    marker_positions,
+    stream_view,
+)
 from lrwidget.analysis import Analysis, analyze, smoothed_losses
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep
@@ -72,6 +81,7 @@ class Display:
     selected_lr: float | None
     custom_lr: float | None
     visible: tuple[float, float] | None = None  # the zoomed LR range; None: all of it
+    show_how: bool = True  # draw the selected rule's construction
 
 
 class Frames:
@@ -86,6 +96,11 @@ class Frames:
     ) -> None:
         self.chart, self.controls, self.rule_names = chart, controls, rule_names
         self.start_lr, self.end_lr, self.num_it = schedule
+        self.evidence = EvidenceChart(chart.x_scale, chart.loss_scale)
+        # The construction is drawn just above the smoothed curve, under markers and handles.
+        marks = list(chart.figure.marks)
+        above = marks.index(chart.smoothed) + 1
+        chart.figure.marks = [*marks[:above], *self.evidence.overlay, *marks[above:]]
         #: The last full view drawn (light frames replace only its points and curve).
         self.view: ChartView | None = None
 
@@ -113,6 +128,8 @@ class Frames:
     ) -> list[Change]:
         """Every mark, the readout, the progress bar and text, the status and Stop."""
         view = self._view(sweep, analysis[0], display)
+        lrs = sweep.lrs if sweep is not None else np.zeros(0)
+        evidence = self._evidence(analysis[0], display, lrs)
         readout = _readout.readout_html(
             *analysis,
             rule_names=self.rule_names,
@@ -122,9 +139,10 @@ class Frames:
             points=facts.count,
             status=facts.status,
             custom_lr=display.custom_lr,
+            how=evidence.caption,
         )
         controls = self.controls
-        frame = self.chart.changes(view)
+        frame = self.chart.changes(view) + self.evidence.changes(evidence)
         frame += value_change(controls.readout_html, readout)
         bar = {"value": min(facts.count, self.num_it), "bar_style": _readout.bar_style(facts)}
         moved = {
@@ -137,6 +155,16 @@ class Frames:
         if controls.stop_button.disabled == stoppable:
             frame.append((controls.stop_button, {"disabled": not stoppable}))
         return frame
+
+    def _evidence(
+        self, analysis: Analysis | None, display: Display, lrs: np.ndarray
+    ) -> EvidenceView:
+        """The selected rule's construction, when "show how" is on and the rule is shown."""
+        rule = display.selected
+        if not display.show_how or rule not in display.shown or self.view is None:
+            return EvidenceView()
+        color = rule_color(rule, self.rule_names)
+        return build_evidence(analysis, rule, lrs, color, self.view.loss_range)
 
     def _view(self, sweep: Sweep | None, analysis: Analysis | None, display: Display) -> ChartView:
         if analysis is not None and sweep is not None:

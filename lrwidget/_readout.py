@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrwidget._view import CUSTOM_COLOR, format_lr, rule_color
+from lrwidget._style import CUSTOM_COLOR, format_lr, rule_color
 from lrwidget.settings import CUSTOM, DIVERGENCE_FACTOR
 
 if TYPE_CHECKING:
@@ -168,8 +168,10 @@ def readout_html(
     points: int,
     status: str,
     custom_lr: float | None,
+    how: str = "",
 ) -> str:
-    """The readout table: one row per shown rule (LR, smoothed loss there, what it does)."""
+    """The readout table: one row per shown rule (LR, smoothed loss there, what it does),
+    the custom pick, and ``how`` (what the chart draws of the selected rule's construction)."""
     rows = ["<tr><th>rule</th><th>LR</th><th>smoothed loss there</th><th>what it does</th></tr>"]
     empty = message or ("no points yet — press Run" if points == 0 else "")
     for name in rule_names:
@@ -188,6 +190,8 @@ def readout_html(
             f'<div class="lrw-custom" data-lr="{custom_lr!r}">custom pick: '
             f"{format_lr(custom_lr)}{mark}</div>"
         )
+    if how:
+        table += f'<div class="lrw-how">shown on the chart: {html.escape(how)}</div>'
     return table
 
 

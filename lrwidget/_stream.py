@@ -178,15 +178,22 @@ class StreamScheduler:
 
     # -- internals ------------------------------------------------------------------------------
     def _send_when_room(self, kind: FrameKind) -> None:
+        """Send a whole frame as soon as the budget allows: a frame bigger than the budget
+        goes out in parts, each a budget's worth, a window apart."""
         while True:
             with self._draw_lock:
                 frame = self._build(kind)
+                if not frame:
+                    return
+                part = frame[: self.budget.limit]
                 now = self._clock()
                 with self._lock:
-                    moment = self.budget.room_at(len(frame), now)
+                    moment = self.budget.room_at(len(part), now)
                 if moment <= now:
-                    self._emit(frame, kind, now)
-                    return
+                    self._emit(part, kind, now)
+                    if len(part) == len(frame):
+                        return
+                    continue  # the rest: what building the frame again still finds changed
             self._sleep(moment - now)  # never while holding the draw lock
 
     def _run(self) -> None:
@@ -214,7 +221,8 @@ class StreamScheduler:
             began = time.thread_time()
             now = self._clock()
             kind: FrameKind = "full" if now >= self._last_full + FULL_STREAM_INTERVAL else "light"
-            frame = self._build(kind)
+            # A frame bigger than the budget goes in parts: the next update finds the rest.
+            frame = self._build(kind)[: self.budget.limit]
             with self._lock:
                 if kind == "full":
                     self._full_messages = len(frame)

@@ -21,32 +21,18 @@ from numpy.typing import ArrayLike
 
 from lrwidget._boundaries import boundary_function
 from lrwidget._reduce import MAX_POINTS_PER_MARK, reduce_series
+from lrwidget._style import (
+    CUSTOM_COLOR,
+    SPAN_COLORS,
+    format_lr,
+    rule_color,
+)
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
 
-RULE_COLORS: dict[str, str] = {
-    "minimum": "#d62728",
-    "steep": "#ff7f0e",
-    "valley": "#2ca02c",
-    "slide": "#9467bd",
-}
-_EXTRA_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-# Every colour below must read on JupyterLab's light and dark backgrounds alike (bqplot
-# follows the theme; mark colours do not): mid-bright hues, no near-black or near-white.
-CUSTOM_COLOR = "#708090"
-SPAN_COLORS: dict[str, str] = {
-    "skip start": "#8c8c8c",
-    "skip end": "#8c8c8c",
-    "diverged": "#d62728",
-    "NaN": "#9467bd",
-}
 #: Spans named by the skip handles themselves; a span label would repeat the name.
 _HANDLE_NAMED_SPANS = frozenset({"skip start", "skip end"})
-SPAN_LABEL_COLOR = "#8c8c8c"
-HANDLE_COLOR = "#8c8c8c"
-RAW_COLOR = "#8dbbe6"
-SMOOTHED_COLOR = "#2f83d4"
 #: Height of the skip handles, as a fraction of the plot (unit y scale).
 HANDLE_Y = 0.03
 _PICK_Y = 0.5
@@ -65,8 +51,8 @@ _RISE_SHARE = 0.3
 #: The lowest-loss caption sits below and right of the true minimum (pixels), where the curve
 #: (rising on both sides of its minimum) leaves room; flipped to below-left near the right edge.
 CAPTION_OFFSET = (8, 16)
-# The caption is about 170 px wide: a fifth of a typical notebook-wide plot.
-_CAPTION_FLIP_FRACTION = 0.8
+# The caption is about 380 px wide: left of the point once that lies past the axis middle.
+_CAPTION_FLIP_FRACTION = 0.5
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 #: Some of :class:`ChartView`'s fields, by name, as one layer builder computes them.
@@ -76,26 +62,14 @@ _Fields = dict[str, Any]
 STREAM_MARKS: frozenset[str] = frozenset({"raw", "smoothed"})
 
 
-def rule_color(name: str, order: Sequence[str]) -> str:
-    """The colour of a rule: fixed for fastai's four, cycled for custom rules."""
-    if name in RULE_COLORS:
-        return RULE_COLORS[name]
-    extras = [other for other in order if other not in RULE_COLORS]
-    index = extras.index(name) if name in extras else 0
-    return _EXTRA_COLORS[index % len(_EXTRA_COLORS)]
-
-
-def format_lr(lr: float) -> str:
-    """An LR with 3 significant digits, as the chart and the readout show it: ``1.23e-03``."""
-    return f"{lr:.2e}"
-
-
 def minimum_caption(lowest_lr: float, lowest_loss: float) -> str:
-    """The caption under the minimum's link, drawn at the lowest smoothed loss.
-
-    ``lowest_loss`` is not shown yet: the text names the LR of the lowest loss.
-    """
-    return f"lowest loss {format_lr(lowest_lr)} (← ÷10)"
+    """The caption under the minimum's link, drawn at the lowest smoothed loss: says which
+    number is a loss and which are learning rates."""
+    del lowest_loss  # the dot is drawn at it; the caption names the two learning rates
+    return (
+        f"lowest smoothed loss at lr {format_lr(lowest_lr)} · "
+        f"minimum returns ÷10 = {format_lr(lowest_lr / 10)}"
+    )
 
 
 class _ShownRule(NamedTuple):
@@ -209,6 +183,17 @@ def divergence_reference(analysis: Analysis) -> float | None:
     head = smoothed[:end]
     finite = head[np.isfinite(head)]
     return float(finite.min()) if len(finite) else None
+
+
+def divergence_for_level(
+    analysis: Analysis | None, level: float, lowest: float, highest: float
+) -> float | None:
+    """The divergence threshold a dragged line at loss ``level`` means: ``level`` over the
+    reference loss, within [lowest, highest], to one decimal; None when there is none."""
+    reference = divergence_reference(analysis) if analysis is not None else None
+    if reference is None or reference <= 0 or not math.isfinite(level):
+        return None
+    return round(min(max(level / reference, lowest), highest), 1)
 
 
 def marker_positions(view: ChartView) -> Mapping[str, float]:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import numpy as np
 import traitlets
-from traitlets import Float, Int, List, Unicode, observe, validate
+from traitlets import Bool, Float, Int, List, Unicode, observe, validate
 
 from lrwidget import _readout
-from lrwidget._boundaries import nearest_boundary_index
+from lrwidget._boundaries import skip_for_handle
 from lrwidget._chart import LossChart
 from lrwidget._controls import (
     BINDINGS,
@@ -41,7 +41,7 @@ from lrwidget._runner import (
     watch_interrupts,
 )
 from lrwidget._stream import Change, FrameKind, StreamScheduler
-from lrwidget._view import divergence_reference
+from lrwidget._view import divergence_for_level
 from lrwidget.settings import DISPLAY_CHECKS, Settings, check_selected
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec
 from lrwidget.sweep import Sweep
@@ -102,6 +102,7 @@ class LRFinderWidget(widgets.VBox):
     selected = Unicode("valley", help='The rule whose LR `lr` returns, or "custom".')
     shown_rules = List(Unicode(), help="The rules drawn on the chart and in the readout.")
     custom_lr = Float(None, allow_none=True, help="The LR picked by clicking the chart.")
+    show_how = Bool(True, help="Draw how the selected rule finds its LR (its construction).")
 
     def __init__(
         self,
@@ -153,7 +154,8 @@ class LRFinderWidget(widgets.VBox):
         )
         self._stream = StreamScheduler(self._frame, self._chart.send)
         super().__init__(
-            children=self.controls.rows(self._chart.figure), layout=widgets.Layout(width="100%")
+            children=self.controls.rows(self._chart.figure, self._frames.evidence.panel),
+            layout=widgets.Layout(width="100%"),
         )
         self.add_class("lrw-root")
         self._start_showing(checked, selected)
@@ -279,22 +281,15 @@ class LRFinderWidget(widgets.VBox):
         lr = float(event.get("point", {}).get("x", math.nan))
         sweep = self.sweep
         lrs = sweep.lrs if sweep is not None else np.zeros(0)
-        count = len(lrs) if len(lrs) else self.num_it
-        boundary = nearest_boundary_index(lr, lrs, self.num_it, self.start_lr, self.end_lr)
-        if int(event.get("index", 0)) == 0:
-            updates = {"skip_start": min(boundary, self.num_it)}
-        else:
-            updates = {"skip_end": min(max(count - boundary, 0), self.num_it)}
-        self._apply_updates(updates)
+        schedule = (self.num_it, self.start_lr, self.end_lr)
+        self._apply_updates(skip_for_handle(int(event.get("index", 0)), lr, lrs, *schedule))
         self._refresh()  # the handle snaps back to a boundary even when nothing changed
 
     def _on_divergence_dragged(self, _mark: Any, event: dict[str, Any]) -> None:
-        analysis = self.analysis
         level = float(event.get("point", {}).get("y", math.nan))
-        reference = divergence_reference(analysis) if analysis is not None else None
-        if reference is not None and reference > 0 and math.isfinite(level):
-            ratio = min(max(level / reference, DIVERGENCE_MIN), DIVERGENCE_MAX)
-            self._apply_updates({"div_threshold": round(ratio, 1)})
+        threshold = divergence_for_level(self.analysis, level, DIVERGENCE_MIN, DIVERGENCE_MAX)
+        if threshold is not None:
+            self._apply_updates({"div_threshold": threshold})
         self._refresh()  # the handle goes back to the threshold's level
 
     def _on_pick(self, change: dict[str, Any]) -> None:
@@ -560,6 +555,7 @@ class LRFinderWidget(widgets.VBox):
             self.lr,
             self.custom_lr,
             self._visible,
+            self.show_how,
         )
         runner = self._runner
         facts = _readout.status_facts(

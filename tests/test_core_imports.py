@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "_trial_checks": 1,
     "_reduce": 1,
     "_boundaries": 1,
+    "_style": 0,
     "_sweep_file": 2,
     "_lerp": 2,
     "sweep": 3,
@@ -39,6 +40,8 @@ LAYERS: dict[str, int] = {
     "_trials": 9,
     # the widget's rooms
     "_view": 7,
+    "_evidence_view": 7,
+    "_evidence_chart": 9,
     "_stream": 7,
     "_readout": 8,
     "_runner": 8,
@@ -66,7 +69,7 @@ PURE = (
     "_lerp",
     "peers",
 )
-PURE_ROOMS = ("_view", "_stream", "_readout", "_reduce", "_boundaries")
+PURE_ROOMS = ("_view", "_stream", "_readout", "_reduce", "_boundaries", "_evidence_view", "_style")
 
 
 def _lrwidget_imports(path: Path) -> set[tuple[str, bool]]:

@@ -19,14 +19,12 @@ from lrwidget._boundaries import (
     nearest_boundary_index,
     schedule_boundary,
 )
+from lrwidget._style import RULE_COLORS, SPAN_COLORS, format_lr
 from lrwidget._view import (
-    RULE_COLORS,
-    SPAN_COLORS,
     STREAM_MARKS,
     ChartView,
     build_view,
     divergence_reference,
-    format_lr,
     marker_positions,
     minimum_caption,
     stream_view,

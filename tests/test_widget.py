@@ -158,8 +158,8 @@ def test_minimum_true_point_and_returned_point_are_linked(
     assert chart.minimum_link.x[1] == chart.minimum_link.x[0] / 10
     assert result.point[0] in list(chart.points.x)
     assert result.returned_point[0] in list(chart.points.x)
-    assert any(text.startswith("lowest loss") for text in chart.minimum_label.text)
-    assert "← ÷10" in chart.minimum_label.text[0]
+    assert any(text.startswith("lowest smoothed loss at lr") for text in chart.minimum_label.text)
+    assert "minimum returns ÷10 = " in chart.minimum_label.text[0]
 
 
 def test_excluded_spans_are_shaded(comm_recorder: CommRecorder, sweep: Sweep) -> None:

@@ -41,6 +41,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import bqplot
+import ipywidgets as widgets
 import numpy as np
 
 from lrwidget._stream import Change
@@ -229,6 +230,13 @@ def _trait_value(trait: str, value: Any) -> Any:
     return value
 
 
+def _tooltip(css_class: str) -> widgets.HTML:
+    """A tooltip the kernel fills in on hover (see :mod:`lrwidget._frames`)."""
+    tooltip = widgets.HTML(layout={"padding": "2px 6px"})
+    tooltip.add_class(css_class)
+    return tooltip
+
+
 def _axes(x_scale: Any, loss_scale: Any, start_lr: float, end_lr: float) -> tuple[Any, ...]:
     """The LR axis (log scale, a tick per decade) and the loss axis."""
     decades = np.arange(math.ceil(math.log10(start_lr)), math.floor(math.log10(end_lr)) + 1)
@@ -286,8 +294,8 @@ def _loss_marks(loss_scales: dict[str, Any]) -> tuple[Any, ...]:
         default_size=RAW_POINT_SIZE,
         stroke=None,
         opacities=[0.8],
-        enable_hover=False,
-        interactions={},
+        tooltip=_tooltip("lrw-tooltip-point"),
+        interactions={"hover": "tooltip"},
     )
     smoothed = bqplot.Lines(
         scales=loss_scales,
@@ -329,8 +337,8 @@ def _rule_marks(loss_scales: dict[str, Any], unit_scales: dict[str, Any]) -> tup
         colors=list(RULE_COLORS.values()),
         default_size=90,
         stroke="white",
-        enable_hover=False,
-        interactions={},
+        tooltip=_tooltip("lrw-tooltip-rule"),
+        interactions={"hover": "tooltip"},
     )
     return markers, highlight, minimum_link, points
 

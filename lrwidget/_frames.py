@@ -10,6 +10,7 @@ nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,9 @@ class Frames:
         chart.figure.marks = [*marks[:above], *self.evidence.overlay, *marks[above:]]
         #: The last full view drawn (light frames replace only its points and curve).
         self.view: ChartView | None = None
+        self._shown: tuple[Sweep | None, Analysis | None] = (None, None)  # what hover reads
+        chart.raw.on_hover(self._on_point_hover)
+        chart.points.on_hover(self._on_rule_hover)
 
     def light(
         self, sweep: Sweep | None, settings: Settings, visible: tuple[float, float] | None
@@ -128,6 +132,7 @@ class Frames:
     ) -> list[Change]:
         """Every mark, the readout, the progress bar and text, the status and Stop."""
         view = self._view(sweep, analysis[0], display)
+        self._shown = (sweep, analysis[0])
         lrs = sweep.lrs if sweep is not None else np.zeros(0)
         evidence = self._evidence(analysis[0], display, lrs)
         readout = _readout.readout_html(
@@ -155,6 +160,16 @@ class Frames:
         if controls.stop_button.disabled == stoppable:
             frame.append((controls.stop_button, {"disabled": not stoppable}))
         return frame
+
+    def _on_point_hover(self, _mark: Any, event: dict[str, Any]) -> None:
+        sweep, analysis = self._shown
+        lr = float(event.get("point", {}).get("x", math.nan))
+        smoothed = analysis.smoothed if analysis is not None else None
+        self.chart.raw.tooltip.value = _readout.point_tooltip(sweep, smoothed, lr)
+
+    def _on_rule_hover(self, _mark: Any, event: dict[str, Any]) -> None:
+        lr = float(event.get("point", {}).get("x", math.nan))
+        self.chart.points.tooltip.value = _readout.rule_tooltip(self._shown[1], lr)
 
     def _evidence(
         self, analysis: Analysis | None, display: Display, lrs: np.ndarray

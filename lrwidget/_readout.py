@@ -226,3 +226,28 @@ def first_nan_batch(losses: Any) -> int | None:
 def selected_color(selected: str, rule_names: Sequence[str]) -> str:
     """The colour of the selected rule's highlight (grey for a custom pick)."""
     return CUSTOM_COLOR if selected == CUSTOM else rule_color(selected, rule_names)
+
+
+def point_tooltip(sweep: Sweep | None, smoothed: Any, lr: float) -> str:
+    """What hovering a raw point says: its batch, LR, raw and smoothed loss."""
+    if sweep is None or not len(sweep):
+        return ""
+    matches = np.flatnonzero(sweep.lrs[: len(sweep)] == lr)
+    if not len(matches):
+        return ""
+    index = int(matches[0])
+    text = f"batch {index + 1} · lr {format_lr(lr)} · raw loss {sweep.losses[index]:.4g}"
+    if smoothed is not None and index < len(smoothed):
+        text += f" · smoothed {float(smoothed[index]):.4g}"
+    return html.escape(text)
+
+
+def rule_tooltip(analysis: Analysis | None, lr: float) -> str:
+    """What hovering a rule's point says: the rule, its value and what it does."""
+    if analysis is None:
+        return ""
+    for name, result in analysis.rules.items():
+        drawn = [result.point, result.returned_point]
+        if result.lr is not None and any(p is not None and p[0] == lr for p in drawn):
+            return html.escape(f"{name} {format_lr(result.lr)} — {result.explanation}")
+    return ""

@@ -1,7 +1,9 @@
 """The test-support layer shared by the tests and the benchmarks.
 
-- :mod:`tests.support.comm`: the recording comm, :class:`~tests.support.comm.CommRecorder`,
-  the one decoder of what the kernel sent, and browser events fed back to widgets.
+- :mod:`tests.support.comm`: the recording comm, :class:`~tests.support.comm.CommRecorder`
+  (the ``comm_recorder`` fixture in ``tests/conftest.py``), the one decoder of what the
+  kernel sent, browser events fed back to widgets, and waiting for what the widget sends.
+- :mod:`tests.support.controls`: a widget's controls found by their DOM classes.
 - :mod:`tests.support.engines`: a fake sweep engine for ``LRFinderWidget(engine=...)``.
 - :mod:`tests.support.learners`: tiny fastai Learners, fault injection and the
   "nothing the user owns changed" check.

@@ -508,6 +508,9 @@ class LRFinderWidget(widgets.VBox):
 
         A running sweep is stopped first.  The widget cannot be displayed afterwards.
         """
+        if not hasattr(self, "_zoom_timer"):  # the constructor refused its arguments
+            widgets.Widget.close(self)
+            return
         if self._runner.running:
             self._runner.stop()
             self._runner.ended.wait()

@@ -508,7 +508,7 @@ class LRFinderWidget(widgets.VBox):
 
         A running sweep is stopped first.  The widget cannot be displayed afterwards.
         """
-        if not hasattr(self, "_zoom_timer"):  # the constructor refused its arguments
+        if not hasattr(self, "_stream"):  # the constructor refused its arguments
             widgets.Widget.close(self)
             return
         if self._runner.running:

@@ -183,18 +183,8 @@ class LossChart:
         ``only`` (mark names, e.g. :data:`STREAM_MARKS`) the other marks and the loss scale are
         left out.
         """
-        pending: list[Change] = []
-        for name, traits in _PLAN:
-            if only is not None and name not in only:
-                continue
-            mark = getattr(self, name)
-            changed = {}
-            for trait, attribute in traits.items():
-                value = _trait_value(trait, getattr(view, attribute))
-                if not _same(getattr(mark, trait), value):
-                    changed[trait] = value
-            if changed:
-                pending.append((mark, changed))
+        plan = _PLAN if only is None else [entry for entry in _PLAN if entry[0] in only]
+        pending = mark_changes(self, plan, view)
         if only is None:
             low, high = view.loss_range if view.loss_range is not None else (None, None)
             if self.loss_scale.min != low or self.loss_scale.max != high:
@@ -218,6 +208,33 @@ class LossChart:
         finally:
             self.drawing = False
         return len(pending)
+
+
+def mark_changes(owner: Any, plan: Sequence[tuple[str, dict[str, str]]], view: Any) -> list[Change]:
+    """For each ``(mark name, {trait: view attribute})`` in ``plan``, the traits of
+    ``owner``'s mark that differ from ``view``'s.  A mark empty before and after is left
+    alone (its colours or text cannot show), so an unused layer costs no message."""
+    pending: list[Change] = []
+    for name, traits in plan:
+        mark = getattr(owner, name)
+        values = {
+            trait: _trait_value(trait, getattr(view, attribute))
+            for trait, attribute in traits.items()
+        }
+        if "x" in values and _is_empty(values["x"]) and _is_empty(mark.x):
+            continue
+        changed = {
+            trait: value
+            for trait, value in values.items()
+            if not _same(getattr(mark, trait), value)
+        }
+        if changed:
+            pending.append((mark, changed))
+    return pending
+
+
+def _is_empty(values: Any) -> bool:
+    return values is None or np.asarray(values).size == 0
 
 
 def _trait_value(trait: str, value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import bqplot
 
-from lrwidget._chart import _same, _trait_value
+from lrwidget._chart import mark_changes
 from lrwidget._evidence_view import EvidenceView
 from lrwidget._stream import Change
 
@@ -74,16 +74,7 @@ class EvidenceChart:
 
     def changes(self, view: EvidenceView) -> list[Change]:
         """What drawing ``view`` changes: one ``(widget, {trait: value})`` per widget."""
-        pending: list[Change] = []
-        for name, traits in _PLAN:
-            mark = getattr(self, name)
-            changed = {}
-            for trait, attribute in traits.items():
-                value = _trait_value(trait, getattr(view, attribute))
-                if not _same(getattr(mark, trait), value):
-                    changed[trait] = value
-            if changed:
-                pending.append((mark, changed))
+        pending = mark_changes(self, _PLAN, view)
         low, high = view.panel_range if view.panel_range is not None else (None, None)
         if self.panel_scale.min != low or self.panel_scale.max != high:
             pending.append((self.panel_scale, {"min": low, "max": high}))

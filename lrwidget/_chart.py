@@ -238,6 +238,8 @@ def _is_empty(values: Any) -> bool:
 
 
 def _trait_value(trait: str, value: Any) -> Any:
+    if trait == "labels":
+        return list(value)
     if trait == "text":
         return np.array(value, dtype=object) if len(value) else None
     if trait in ("colors", "fill_colors"):

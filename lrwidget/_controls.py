@@ -5,11 +5,10 @@ edits, which controls show it, how to read the trait's value from them and how t
 value in them.  The widget walks that table both ways: a control event becomes trait
 updates, a trait change moves the controls.
 
-DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-zoom``, ``lrw-status``,
-``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``, ``lrw-skip-start``,
-``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``, ``lrw-rules``, ``lrw-selected``,
-``lrw-show-how``,
-``lrw-readout``.
+DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-try``, ``lrw-zoom``,
+``lrw-status``, ``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``,
+``lrw-skip-start``, ``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``,
+``lrw-rules``, ``lrw-selected``, ``lrw-show-how``, ``lrw-readout``.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from lrwidget._readout import CUSTOM
-from lrwidget.settings import DIVERGENCE_FACTOR
+from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR
 
 SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("EMA (fastai)", "ema"),
@@ -40,6 +38,7 @@ class Controls:
 
     run_button: widgets.Button
     stop_button: widgets.Button
+    try_button: widgets.Button
     zoom_toggle: widgets.ToggleButton
     status_html: widgets.HTML
     progress: widgets.IntProgress
@@ -58,7 +57,15 @@ class Controls:
     def rows(self, *figures: widgets.DOMWidget) -> list[widgets.Widget]:
         """The widget's children, top to bottom, with the chart's figures in their place."""
         return [
-            widgets.HBox([self.run_button, self.stop_button, self.zoom_toggle, self.status_html]),
+            widgets.HBox(
+                [
+                    self.run_button,
+                    self.stop_button,
+                    self.try_button,
+                    self.zoom_toggle,
+                    self.status_html,
+                ]
+            ),
             widgets.HBox([self.progress, self.progress_html]),
             *figures,
             widgets.HBox([self.beta_slider, self.smoothing_dropdown]),
@@ -76,6 +83,7 @@ class Controls:
 _CLASSES = {
     "run_button": "lrw-run",
     "stop_button": "lrw-stop",
+    "try_button": "lrw-try",
     "zoom_toggle": "lrw-zoom",
     "status_html": "lrw-status",
     "progress": "lrw-progress",
@@ -98,6 +106,11 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
     controls = Controls(
         run_button=widgets.Button(description="Run", icon="play", button_style="primary"),
         stop_button=widgets.Button(description="Stop", icon="stop", disabled=True),
+        try_button=widgets.Button(
+            description="Try these LRs",
+            icon="flask",
+            tooltip="Train briefly at each suggested LR, each from the same start, and compare",
+        ),
         zoom_toggle=widgets.ToggleButton(
             description="Zoom",
             icon="search",
@@ -128,7 +141,9 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
             rows=min(len(rule_names), MAX_RULE_ROWS),
             description="show rules",
         ),
-        selected_dropdown=widgets.Dropdown(options=[*rule_names, CUSTOM], description="use LR of"),
+        selected_dropdown=widgets.Dropdown(
+            options=[*rule_names, CUSTOM, BEST], description="use LR of"
+        ),
         show_how_checkbox=widgets.Checkbox(
             description="show how",
             indent=False,
@@ -137,8 +152,9 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
         readout_html=widgets.HTML(),
     )
     if not has_learner:
-        controls.run_button.disabled = True
-        controls.run_button.tooltip = "No Learner: this widget shows a recorded sweep."
+        for button in (controls.run_button, controls.try_button):
+            button.disabled = True
+            button.tooltip = "No Learner: this widget shows a recorded sweep."
     for name, css_class in _CLASSES.items():
         getattr(controls, name).add_class(css_class)
     return controls

@@ -24,6 +24,9 @@ from lrwidget._evidence_chart import EvidenceChart
 from lrwidget._evidence_view import EvidenceView, build_evidence
 from lrwidget._stream import Change
 from lrwidget._style import rule_color
+from lrwidget._trial_control import TrialState
+from lrwidget._trials_chart import TrialsChart
+from lrwidget._trials_view import TrialsView, build_trials_view, trial_cells, trials_progress
 from lrwidget._view import (
     STREAM_MARKS,
     ChartView,
@@ -83,6 +86,7 @@ class Display:
     custom_lr: float | None
     visible: tuple[float, float] | None = None  # the zoomed LR range; None: all of it
     show_how: bool = True  # draw the selected rule's construction
+    trials: TrialState | None = None  # the trial fits shown, if any
 
 
 class Frames:
@@ -98,6 +102,7 @@ class Frames:
         self.chart, self.controls, self.rule_names = chart, controls, rule_names
         self.start_lr, self.end_lr, self.num_it = schedule
         self.evidence = EvidenceChart(chart.x_scale, chart.loss_scale)
+        self.trials = TrialsChart(chart.x_scale)
         # The construction is drawn just above the smoothed curve, under markers and handles.
         marks = list(chart.figure.marks)
         above = marks.index(chart.smoothed) + 1
@@ -108,11 +113,16 @@ class Frames:
         chart.raw.on_hover(self._on_point_hover)
         chart.points.on_hover(self._on_rule_hover)
 
-    def light(
-        self, sweep: Sweep | None, settings: Settings, visible: tuple[float, float] | None
-    ) -> list[Change]:
+    def light(self, sweep: Sweep | None, display: Display, trials_running: bool) -> list[Change]:
         """Only the raw points, the smoothed line and the bar: no ``analyze`` (valley alone
-        costs milliseconds at thousands of points), no readout."""
+        costs milliseconds at thousands of points), no readout.  While trials run: their
+        curves and the trials' progress text instead."""
+        if trials_running and display.trials is not None:
+            state = display.trials
+            trials_view = build_trials_view(state.tried, state.trials, self.rule_names)
+            frame = self.trials.changes(trials_view, curves_only=True)
+            return frame + value_change(self.controls.progress_html, self.trials_progress(state))
+        settings, visible = display.settings, display.visible
         if sweep is None or len(sweep) == 0 or self.view is None:
             return []
         frozen = sweep.frozen()
@@ -135,6 +145,7 @@ class Frames:
         self._shown = (sweep, analysis[0])
         lrs = sweep.lrs if sweep is not None else np.zeros(0)
         evidence = self._evidence(analysis[0], display, lrs)
+        trials = self._trials(analysis[0], display)
         readout = _readout.readout_html(
             *analysis,
             rule_names=self.rule_names,
@@ -145,9 +156,11 @@ class Frames:
             status=facts.status,
             custom_lr=display.custom_lr,
             how=evidence.caption,
+            trials=trials[1],
         )
         controls = self.controls
         frame = self.chart.changes(view) + self.evidence.changes(evidence)
+        frame += self.trials.changes(trials[0])
         frame += value_change(controls.readout_html, readout)
         bar = {"value": min(facts.count, self.num_it), "bar_style": _readout.bar_style(facts)}
         moved = {
@@ -161,14 +174,29 @@ class Frames:
             frame.append((controls.stop_button, {"disabled": not stoppable}))
         return frame
 
+    def trials_progress(self, state: TrialState) -> str:
+        """The progress text while trials run."""
+        return trials_progress(state.tried, state.trials, state.batch, state.batches, state.eta())
+
+    def _trials(
+        self, analysis: Analysis | None, display: Display
+    ) -> tuple[TrialsView, dict[str, str] | None]:
+        """The trial charts' view, and the readout's trial cell per rule (None: no trials)."""
+        state = display.trials
+        if state is None or not state.tried:
+            return TrialsView(), None
+        suggestions = {} if analysis is None else {n: r.lr for n, r in analysis.rules.items()}
+        view = build_trials_view(state.tried, state.trials, self.rule_names)
+        return view, trial_cells(state.tried, state.trials, suggestions)
+
     def _on_point_hover(self, _mark: Any, event: dict[str, Any]) -> None:
         sweep, analysis = self._shown
-        lr = float(event.get("point", {}).get("x", math.nan))
+        lr = _hovered_x(event)
         smoothed = analysis.smoothed if analysis is not None else None
         self.chart.raw.tooltip.value = _readout.point_tooltip(sweep, smoothed, lr)
 
     def _on_rule_hover(self, _mark: Any, event: dict[str, Any]) -> None:
-        lr = float(event.get("point", {}).get("x", math.nan))
+        lr = _hovered_x(event)
         self.chart.points.tooltip.value = _readout.rule_tooltip(self._shown[1], lr)
 
     def _evidence(
@@ -208,6 +236,13 @@ class Frames:
             visible=display.visible,
         )
         return self.view
+
+
+def _hovered_x(event: dict[str, Any]) -> float:
+    """The x of a bqplot hover message: a Scatter sends its point as ``data`` (bqplot 0.13.1,
+    measured in Chromium); the base mark's handler sends ``point``."""
+    point = event.get("data") or event.get("point") or {}
+    return float(point.get("x", math.nan))
 
 
 def value_change(control: Any, value: Any) -> list[Change]:

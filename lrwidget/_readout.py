@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrwidget._style import CUSTOM_COLOR, format_lr, rule_color
-from lrwidget.settings import CUSTOM, DIVERGENCE_FACTOR
+from lrwidget._style import BEST_COLOR, CUSTOM_COLOR, format_lr, rule_color
+from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
@@ -137,6 +137,7 @@ def _rule_row(
     detail_if_none: str,
     selected: bool,
     x_value: float | None,
+    trial: str | None = None,
 ) -> str:
     lr = None if result is None or result.lr is None else float(result.lr)
     if result is None:
@@ -153,7 +154,9 @@ def _rule_row(
         f' data-selected="{str(selected).lower()}"{style}>'
         f'<td><span style="color:{color}">●</span> {html.escape(name)}</td>'
         f"<td>{'—' if lr is None else format_lr(lr)}</td>"
-        f"<td>{loss_text}</td><td>{html.escape(detail)}</td></tr>"
+        f"<td>{loss_text}</td>"
+        + ("" if trial is None else f'<td class="lrw-trial-cell">{html.escape(trial)}</td>')
+        + f"<td>{html.escape(detail)}</td></tr>"
     )
 
 
@@ -169,17 +172,24 @@ def readout_html(
     status: str,
     custom_lr: float | None,
     how: str = "",
+    trials: Mapping[str, str] | None = None,
 ) -> str:
     """The readout table: one row per shown rule (LR, smoothed loss there, what it does),
     the custom pick, and ``how`` (what the chart draws of the selected rule's construction)."""
-    rows = ["<tr><th>rule</th><th>LR</th><th>smoothed loss there</th><th>what it does</th></tr>"]
+    trial_header = "" if trials is None else "<th>trial at that LR</th>"
+    rows = [
+        "<tr><th>rule</th><th>LR</th><th>smoothed loss there</th>"
+        f"{trial_header}<th>what it does</th></tr>"
+    ]
     empty = message or ("no points yet — press Run" if points == 0 else "")
     for name in rule_names:
         if name not in shown:
             continue
         result = analysis.rules.get(name) if analysis is not None else None
         color = rule_color(name, rule_names)
-        rows.append(_rule_row(name, result, color, empty, name == selected, positions.get(name)))
+        trial = None if trials is None else trials.get(name, "")
+        cells = (color, empty, name == selected, positions.get(name), trial)
+        rows.append(_rule_row(name, result, *cells))
     table = (
         f'<table class="lrw-table" data-points="{points}" data-status="{status}" '
         'style="border-collapse:collapse">' + "".join(rows) + "</table>"
@@ -225,6 +235,8 @@ def first_nan_batch(losses: Any) -> int | None:
 
 def selected_color(selected: str, rule_names: Sequence[str]) -> str:
     """The colour of the selected rule's highlight (grey for a custom pick)."""
+    if selected == BEST:
+        return BEST_COLOR
     return CUSTOM_COLOR if selected == CUSTOM else rule_color(selected, rule_names)
 
 

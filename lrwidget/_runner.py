@@ -44,7 +44,7 @@ def running_sweeps() -> list[SweepRunner]:
 
 
 class SweepRunner:
-    """One widget's background sweeps, one at a time.
+    """One widget's background work — its sweeps and its trial fits — one job at a time.
 
     Args:
         on_batch: Called on the worker thread after each recorded batch with the sweep.
@@ -61,6 +61,9 @@ class SweepRunner:
         self.drawn.set()
         self._stop = threading.Event()
         self._learn: Any = None
+        #: What the last job was ("sweep" or "trials"), and what it returned.
+        self.kind = "sweep"
+        self.result: Any = None
         self.sweep: Sweep | None = None
         self.error: BaseException | None = None
         self.draw_error: BaseException | None = None
@@ -90,18 +93,35 @@ class SweepRunner:
 
         The caller checks first that nothing runs (:attr:`running`, :func:`holder_of`).
         """
+
+        def work(stop: threading.Event) -> Any:
+            schedule = (sweep.start_lr, sweep.end_lr, sweep.num_it, stop_div)
+            return engine.run_sweep(
+                learn, *schedule, on_batch=self._on_batch, stop=stop, sweep=sweep
+            )
+
+        self.start_job("sweep", learn, work, sweep)
+
+    def start_job(
+        self, kind: str, learn: Any, work: Callable[[threading.Event], Any], sweep: Sweep | None
+    ) -> None:
+        """Run ``work(stop_event)`` on ``learn`` in a new worker thread; ``kind`` ("sweep",
+        "trials") says what holds the Learner meanwhile.  Its return value is :attr:`result`."""
         with self._lock:
             self._stop = threading.Event()
             self.ended, self.drawn = threading.Event(), threading.Event()
-            self.sweep, self._learn = sweep, learn
+            self.kind, self._learn, self.result = kind, learn, None
+            if sweep is not None:
+                self.sweep = sweep
             self.error = self.draw_error = None
             self.started_at, self.ended_at = time.perf_counter(), None
         with _HOLDERS_LOCK:
             _HOLDERS[id(learn)] = self
         worker = threading.Thread(
             target=self._work,
-            args=(engine, learn, sweep, stop_div, self._stop, self.ended, self.drawn),
-            name="lrwidget-sweep",
+            args=(learn, work, sweep if kind == "sweep" else None, self._stop),
+            kwargs={"ended": self.ended, "drawn": self.drawn},
+            name=f"lrwidget-{kind}",
             daemon=True,
         )
         worker.start()
@@ -121,30 +141,21 @@ class SweepRunner:
 
     def _work(
         self,
-        engine: Any,
         learn: Any,
-        sweep: Sweep,
-        stop_div: bool,
+        work: Callable[[threading.Event], Any],
+        sweep: Sweep | None,
         stop: threading.Event,
+        *,
         ended: threading.Event,
         drawn: threading.Event,
     ) -> None:
-        result: Sweep | None = None
+        result: Any = None
         error: BaseException | None = None
         try:
-            result = engine.run_sweep(
-                learn,
-                sweep.start_lr,
-                sweep.end_lr,
-                sweep.num_it,
-                stop_div,
-                on_batch=self._on_batch,
-                stop=stop,
-                sweep=sweep,
-            )
+            result = work(stop)
         except BaseException as caught:
             error = caught
-            if sweep.status == "running":
+            if sweep is not None and sweep.status == "running":
                 sweep.status, sweep.error = "failed", f"{type(caught).__name__}: {caught}"
         finally:
             self._end(learn, result, error, ended, drawn)
@@ -152,13 +163,14 @@ class SweepRunner:
     def _end(
         self,
         learn: Any,
-        result: Sweep | None,
+        result: Any,
         error: BaseException | None,
         ended: threading.Event,
         drawn: threading.Event,
     ) -> None:
         with self._lock:
-            if result is not None:
+            self.result = result
+            if isinstance(result, Sweep):
                 self.sweep = result
             self.error, self.ended_at, self._learn = error, time.perf_counter(), None
         with _HOLDERS_LOCK:

@@ -16,6 +16,7 @@ RULE_COLORS: dict[str, str] = {
 }
 _EXTRA_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 CUSTOM_COLOR = "#708090"
+BEST_COLOR = "#d4a017"  # the best trial's ring and highlight
 SPAN_COLORS: dict[str, str] = {
     "skip start": "#8c8c8c",
     "skip end": "#8c8c8c",

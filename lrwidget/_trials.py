@@ -6,7 +6,6 @@ as it was however the run ends (:mod:`lrwidget._snapshot`).  Meanwhile the Learn
 other training as during a sweep (:mod:`lrwidget._guards`): a sweep and trials exclude each
 other.  One trial is one call of :func:`run_one_trial` — (the Learner's current state, lr,
 budget) -> :class:`Trial` — so trials can later run elsewhere without touching the widget.
-
 This module imports fastai and torch; the numpy core of lrwidget never imports it.
 """
 
@@ -31,16 +30,7 @@ from lrwidget._guards import SweepGuard, claim, install_guards, release
 from lrwidget._snapshot import _Attributes, snapshot
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
 
-__all__ = [
-    "Budget",
-    "OnBatch",
-    "Trial",
-    "TrialProgress",
-    "TrialStatus",
-    "check_trial_arguments",
-    "run_one_trial",
-    "run_trials",
-]
+__all__ = ["Trial", "check_trial_arguments", "run_one_trial", "run_trials"]
 
 TrialStatus = Literal["running", "done", "diverged", "stopped", "failed"]
 TRIALS = "a run of learning-rate trials"  # what holds the Learner, in refusal messages
@@ -101,15 +91,15 @@ def run_trials(
     n_batches: int | None = None,
     on_batch: OnBatch | None = None,
     stop: StopSignal | None = None,
+    on_trial: Callable[[int, Trial], object] | None = None,
 ) -> list[Trial]:
     """Train ``learn.fit_one_cycle(epochs, lr)`` for each ``lr``, each from the same start.
 
     Every trial starts from the state ``learn`` is in now (weights, optimizer state or none,
-    ``learn.lr``, recorder, random generators, data order), so with ``n_batches=None`` its
-    losses, ``valid_loss`` and metrics equal (``==``) those of ``fit_one_cycle(epochs, lr)``
-    on an identically built Learner; afterwards ``learn`` is exactly as it was.  No file is
-    written: the progress bar and ``CSVLogger`` are left out, and the callbacks that stand
-    aside during ``lr_find`` (SaveModelCallback, the other trackers, W&B...) do so here too.
+    ``learn.lr``, recorder, RNGs, data order), so with ``n_batches=None`` its losses,
+    ``valid_loss`` and metrics equal (``==``) those of ``fit_one_cycle(epochs, lr)`` on an
+    identically built Learner; afterwards ``learn`` is exactly as it was.  No file is written
+    (the progress bar and ``CSVLogger`` are left out; trackers stand aside as in lr_find).
 
     ``n_batches=B``, a budget for large datasets, trains each epoch on the first ``B``
     batches of ``learn.dls.train``'s usual shuffled order, then validates on the whole
@@ -129,6 +119,8 @@ def run_trials(
             exception reaches the caller unchanged.
         stop: Event-like (``is_set()``).  Once set, the current trial ends within one batch
             as ``"stopped"``, keeping its losses; the later ones are ``"stopped"``, empty.
+        on_trial: ``on_trial(trial_index, trial)`` with each final :class:`Trial`, once
+            ``learn`` is restored after it.
 
     Returns:
         One :class:`Trial` per learning rate, in order.  After a trial diverges or fails (an
@@ -140,13 +132,13 @@ def run_trials(
         BaseException: ``KeyboardInterrupt`` or what ``on_batch`` raised (the same object),
             after ``learn`` is restored, with the trials attached as ``exc.lrwidget_trials``.
 
-    Example:
-        >>> [(t.lr, t.status) for t in run_trials(learn, [1e-3, 1e-2])]  # doctest: +SKIP
-        [(0.001, 'done'), (0.01, 'diverged')]
+    Example: ``[(t.lr, t.status) for t in run_trials(learn, [1e-3, 1e-2])]``.
     """
     values, budget = check_trial_arguments(learn, lrs, epochs, n_batches)
     check_trial_hooks(on_batch, stop)
-    return _run_all(learn, values, budget, on_batch, stop)
+    if on_trial is not None and not callable(on_trial):
+        raise TypeError(f"on_trial must be callable or None; got {on_trial!r}.")
+    return _run_all(learn, values, budget, on_batch, stop, on_trial)
 
 
 def _run_all(
@@ -155,6 +147,7 @@ def _run_all(
     budget: Budget,
     on_batch: OnBatch | None,
     stop: StopSignal | None,
+    on_trial: Callable[[int, Trial], object] | None = None,
 ) -> list[Trial]:
     """Claim and guard ``learn``, run the trials in order, restoring ``learn`` after each;
     always unguard and release it.  Raises what ``on_batch`` raised."""
@@ -181,6 +174,8 @@ def _run_all(
                 if progress.hook_error is not None:
                     raise progress.hook_error
                 trials.append(trial)
+                if on_trial is not None:
+                    on_trial(index, trial)
         finally:
             unguarded.restore()  # the snapshot already put back everything else
     except BaseException as exc:

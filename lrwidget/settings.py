@@ -32,6 +32,8 @@ SMOOTHINGS: tuple[str, ...] = _smoothing.SMOOTHINGS
 DIVERGENCE_FACTOR = 4.0
 #: ``selected`` names a rule, or this: the LR the user picked on the chart (``custom_lr``).
 CUSTOM = "custom"
+#: ... or this: the LR whose trial fit reached the lowest validation loss.
+BEST = "best trial"
 
 
 @dataclass(frozen=True)
@@ -174,12 +176,12 @@ def _check_methods(methods: object) -> list[tuple[str, RuleSpec]]:
 
 # --- what the user chose to see (the widget's selected, shown_rules and custom_lr) -----------
 def check_selected(value: object, rule_names: Sequence[str]) -> str:
-    """``selected``: one of the rules computed, or ``"custom"``."""
-    accepted = [*rule_names, CUSTOM]
+    """``selected``: one of the rules computed, ``"custom"`` or ``"best trial"``."""
+    accepted = [*rule_names, CUSTOM, BEST]
     if value not in accepted:
         raise LRWidgetValueError(
             f"selected must be one of {', '.join(map(repr, accepted))}; got {value!r}. "
-            "Pick a rule this widget computes (see `methods`) or 'custom'."
+            "Pick a rule this widget computes (see `methods`), 'custom' or 'best trial'."
         )
     return str(value)
 

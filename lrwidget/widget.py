@@ -28,7 +28,6 @@ from lrwidget._controls import (
     DIVERGENCE_MAX,
     DIVERGENCE_MIN,
     build_controls,
-    close_all,
 )
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._frames import AnalysisCache, Display, Frames
@@ -38,11 +37,12 @@ from lrwidget._runner import (
     check_run_arguments,
     holder_of,
     resolve_engine,
-    watch_interrupts,
 )
 from lrwidget._stream import Change, FrameKind, StreamScheduler
+from lrwidget._sweep_control import SweepControl
+from lrwidget._trial_control import TrialControl, TrialState
 from lrwidget._view import divergence_for_level
-from lrwidget.settings import DISPLAY_CHECKS, Settings, check_selected
+from lrwidget.settings import BEST, DISPLAY_CHECKS, Settings, check_selected
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec
 from lrwidget.sweep import Sweep
 
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 ZOOM_REST = 0.15
 
 
-class LRFinderWidget(widgets.VBox):
+class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
     """fastai's learning-rate finder as a live widget: Run, watch, tune, apply.
 
     Display it as the last expression of a cell, press Run (or call :meth:`start`); the
@@ -144,6 +144,7 @@ class LRFinderWidget(widgets.VBox):
         self._run_refused = ""  # a refused Run click, news while that sweep runs
         self._run_queued = False  # Run pressed while the stopped sweep was still ending
         self._analyses = AnalysisCache()
+        self._trial_state = TrialState()
         self._visible: tuple[float, float] | None = None  # the zoomed LR range
         self._zoom_timer: threading.Timer | None = None
         self._runner = SweepRunner(self._on_batch, self._on_sweep_end)
@@ -154,7 +155,9 @@ class LRFinderWidget(widgets.VBox):
         )
         self._stream = StreamScheduler(self._frame, self._chart.send)
         super().__init__(
-            children=self.controls.rows(self._chart.figure, self._frames.evidence.panel),
+            children=self.controls.rows(
+                self._chart.figure, self._frames.evidence.panel, *self._frames.trials.figures
+            ),
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("lrw-root")
@@ -198,6 +201,7 @@ class LRFinderWidget(widgets.VBox):
     def _connect(self) -> None:
         controls = self.controls
         controls.run_button.on_click(self._on_run_clicked)
+        controls.try_button.on_click(self._on_try_clicked)
         controls.stop_button.on_click(lambda _button: self.stop())
         for binding in BINDINGS:
             for name in binding.controls:
@@ -313,24 +317,6 @@ class LRFinderWidget(widgets.VBox):
             self._zoom_timer.daemon = True
             self._zoom_timer.start()
 
-    def _on_run_clicked(self, _button: Any) -> None:
-        if self._runner.stopping:
-            # Stop was pressed and the sweep is still ending: start as soon as it has.
-            self._run_queued = True
-            self._runner.after_end(self._start_queued)
-            self._refresh()
-            return
-        try:
-            self.start()
-        except RuntimeError as error:
-            self._run_refused = str(error)
-            self._refresh()
-
-    def _start_queued(self) -> None:
-        if self._run_queued:
-            self._run_queued = False
-            self._on_run_clicked(None)
-
     # ----------------------------------------------------------------------------------------
     # public API
     @property
@@ -369,9 +355,12 @@ class LRFinderWidget(widgets.VBox):
 
     @property
     def lr(self) -> float | None:
-        """The selected rule's LR, or the custom pick when ``selected == "custom"``."""
+        """The selected rule's LR, the custom pick (``selected == "custom"``) or the best
+        trial's LR (``selected == "best trial"``)."""
         if self.selected == CUSTOM:
             return self.custom_lr
+        if self.selected == BEST:
+            return self._best_lr()
         analysis = self.analysis
         result = None if analysis is None else analysis.rules.get(self.selected)
         return None if result is None or result.lr is None else float(result.lr)
@@ -408,133 +397,6 @@ class LRFinderWidget(widgets.VBox):
         self._learn.lr = lr
         return lr
 
-    def start(self) -> None:
-        """Start a sweep in a background thread and return at once.
-
-        Raises:
-            RuntimeError: with no Learner.
-            SweepRunningError: while a sweep runs on this Learner, from this widget or
-                another one (e.g. an earlier run of the same cell); the message says how to
-                stop or wait for it.
-        """
-        if self._learn is None:
-            raise RuntimeError(
-                "Run is unavailable: this widget shows a recorded sweep and has no Learner. "
-                "Create LRFinderWidget(learn) to run a new sweep."
-            )
-        holder = holder_of(self._learn)
-        if self._runner.running or holder is not None:
-            raise SweepRunningError(self._busy_message(holder))
-        watch_interrupts()
-        # The previous sweep's final update may still wait for room in the budget; it stops
-        # the update thread when it is done, so the new sweep's thread starts after it.
-        self._runner.drawn.wait()
-        sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
-        with self._lock:
-            self._sweep = sweep
-            self._notice = self._run_refused = ""
-        # The update thread first: a short sweep can end (and finish it) before start returns.
-        self._stream.start()
-        self._runner.start(self._engine, self._learn, sweep, self.stop_div)
-        self._refresh()
-
-    def _busy_message(self, holder: SweepRunner | None) -> str:
-        runner = holder or self._runner
-        done = len(runner.sweep) if runner.sweep is not None else 0
-        return _readout.busy_message(done, self.num_it, runner is self._runner)
-
-    def stop(self) -> None:
-        """Ask the running sweep to stop; it ends within one batch, keeping its points.
-
-        With no sweep of its own running, it stops the sweep that holds this widget's
-        Learner, if any (e.g. one left running by an earlier run of the same cell).
-        Returns at once; call :meth:`wait` to wait for the end.
-        """
-        runner = self._runner if self._runner.running else self._holder()
-        if runner is not None:
-            runner.stop()
-
-    def _holder(self) -> SweepRunner | None:
-        return None if self._learn is None else holder_of(self._learn)
-
-    def wait(self, timeout: float | None = None, *, chart: bool = False) -> Sweep | None:
-        """Wait for the running sweep to end and return it.
-
-        By default it returns as soon as the sweep's result is final; ``chart=True`` also
-        waits until the chart's final update was sent (at once, or within about a second
-        when the last second already carried its share of messages).  With no sweep of its
-        own running, it waits for the sweep that holds this widget's Learner, if any.
-
-        Raises:
-            TimeoutError: if it is still running (or, with ``chart=True``, its final update
-                is not sent) after ``timeout`` seconds.
-            BaseException: the exception that ended the sweep, re-raised.
-        """
-        runner = self._runner
-        other = None if runner.running else self._holder()
-        if other is not None and not other.ended.wait(timeout):
-            raise TimeoutError(f"the other widget's sweep is still running after {timeout} s.")
-        ended, drawn = runner.ended, runner.drawn
-        if not ended.wait(timeout):
-            raise TimeoutError(
-                f"the sweep is still running after {timeout} s; call wait() again or stop() it."
-            )
-        if chart and not drawn.wait(timeout):
-            raise TimeoutError(
-                f"the chart's final update was not sent within {timeout} s; call wait() again."
-            )
-        error = runner.error or runner.draw_error or self._stream.error
-        if error is not None:
-            raise error
-        return self.sweep
-
-    def run(self) -> Any:
-        """Run a sweep and block until it ends; the chart still streams.
-
-        Returns:
-            The suggestions (``SuggestedLRs``) for the current settings.
-        """
-        self.start()
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.stop()
-            self._runner.ended.wait()
-            raise
-        return self.suggestions
-
-    def close(self) -> None:
-        """Close every widget model this widget created (the ipywidgets convention).
-
-        A running sweep is stopped first.  The widget cannot be displayed afterwards.
-        """
-        if not hasattr(self, "_stream"):  # the constructor refused its arguments
-            widgets.Widget.close(self)
-            return
-        if self._runner.running:
-            self._runner.stop()
-            self._runner.ended.wait()
-        self._stream.cancel()
-        if self._zoom_timer is not None:
-            self._zoom_timer.cancel()
-        close_all(self)
-        close_all(self._chart.zoom)
-
-    # ----------------------------------------------------------------------------------------
-    # the sweep (worker thread: no print, no `with output:` here)
-    def _on_batch(self, sweep: Sweep) -> None:
-        with self._lock:
-            self._sweep = sweep
-        self._stream.poke()
-
-    def _on_sweep_end(self) -> None:
-        with self._lock:
-            if self._runner.sweep is not None:
-                self._sweep = self._runner.sweep
-            self._run_refused = ""
-        if self._ready:
-            self._stream.finish()
-
     # ----------------------------------------------------------------------------------------
     # analysis and frames
     def _analyze(self) -> tuple[Analysis | None, str | None]:
@@ -547,10 +409,9 @@ class LRFinderWidget(widgets.VBox):
 
     def _frame(self, kind: FrameKind) -> list[Change]:
         """The pending changes of a light (points, smoothed line, bar) or full frame."""
-        sweep = self.sweep
-        if kind == "light":
-            return self._frames.light(sweep, self.settings, self._visible)
-        analysis = self._analyze()
+        sweep, runner = self.sweep, self._runner
+        with self._lock:
+            trials = dataclasses.replace(self._trial_state, trials=list(self._trial_state.trials))
         display = Display(
             self.settings,
             tuple(self.shown_rules),
@@ -559,14 +420,21 @@ class LRFinderWidget(widgets.VBox):
             self.custom_lr,
             self._visible,
             self.show_how,
+            trials,
         )
-        runner = self._runner
+        trials_running = runner.running and runner.kind == "trials"
+        if kind == "light":
+            return self._frames.light(sweep, display, trials_running)
+        analysis = self._analyze()
         facts = _readout.status_facts(
             sweep, analysis[0], num_it=self.num_it, has_learner=self._learn is not None
         )
         facts = dataclasses.replace(facts, notes=self._notes())
         elapsed = runner.elapsed() if sweep is runner.sweep else None
         progress = _readout.progress_text(sweep, self.num_it, elapsed, runner.running)
+        if trials_running:
+            facts = dataclasses.replace(facts, status="running", notes=("trials", *facts.notes))
+            progress = self._frames.trials_progress(trials)
         stoppable = runner.running or self._holder() is not None
         return self._frames.full(sweep, analysis, display, facts, progress, stoppable)
 

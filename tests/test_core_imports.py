@@ -47,9 +47,13 @@ LAYERS: dict[str, int] = {
     "_runner": 8,
     "_chart": 8,
     "_controls": 9,
-    "_frames": 10,
-    "widget": 11,
-    "__init__": 12,
+    "_trials_view": 7,
+    "_trials_chart": 9,
+    "_sweep_control": 10,
+    "_trial_control": 10,
+    "_frames": 11,
+    "widget": 12,
+    "__init__": 13,
 }
 #: Imports made inside a function, on first use only, that go against the layers: the core
 #: calls a tensor rule through its adapter when torch is already loaded, the runner loads
@@ -69,7 +73,16 @@ PURE = (
     "_lerp",
     "peers",
 )
-PURE_ROOMS = ("_view", "_stream", "_readout", "_reduce", "_boundaries", "_evidence_view", "_style")
+PURE_ROOMS = (
+    "_view",
+    "_stream",
+    "_readout",
+    "_reduce",
+    "_boundaries",
+    "_evidence_view",
+    "_style",
+    "_trials_view",
+)
 
 
 def _lrwidget_imports(path: Path) -> set[tuple[str, bool]]:

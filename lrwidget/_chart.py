@@ -1,20 +1,18 @@
 """The bqplot figure of the learning-rate widget: the marks, and nothing they show.
 
 What each mark shows is computed without bqplot in :mod:`lrwidget._view`.  The figure is built
-once (:class:`LossChart`); every redraw goes through :meth:`LossChart.changes`, which receives a
-:class:`~lrwidget._view.ChartView` (plain arrays computed by the pure function
-:func:`~lrwidget._view.build_view` from the raw sweep and an
-:class:`~lrwidget.analysis.Analysis`) and lists new arrays only for the marks whose data
-changed; :meth:`LossChart.send` then assigns them, each mark's traits in one message
-(``with mark.hold_sync():``), so a redraw's cost in messages is known before it is sent.
-Arrays are always fresh objects: an array handed to a mark is never written again.
+once (:class:`LossChart`); :meth:`LossChart.changes` lists, for a
+:class:`~lrwidget._view.ChartView`, new values only for the marks whose data changed, and
+:meth:`LossChart.send` assigns them, each mark's traits in one message (``hold_sync``), so a
+redraw's cost in messages is known before it is sent.  Arrays are always fresh objects.
 
 Marks, bottom to top (all share the log-scale LR axis):
 
 * ``shading`` – one multi-path ``Lines`` filling the excluded spans (unit y scale);
 * ``span_labels`` – a ``Label`` naming each excluded span other than the skipped ends (the
   skip handles carry those names);
-* ``raw`` – the raw losses, the only ``Scatter`` with a small ``default_size``;
+* ``raw`` – the raw losses (reduced to screen size), the only ``Scatter`` with a small
+  ``default_size``; hovering a point fills its tooltip;
 * ``smoothed`` – the smoothed loss, a ``Lines``;
 * ``markers`` – one multi-line ``Lines`` holding a vertical line per rule, at exactly the LR
   the rule returns;
@@ -25,8 +23,7 @@ Marks, bottom to top (all share the log-scale LR axis):
 * ``labels`` / ``labels_left`` – a ``Label`` text per marker, e.g. ``"valley 1.23e-03"``,
   drawn right of its line, or left of it (``labels_left``) when the line is in the right
   quarter of the axis so the text stays inside the plot;
-* ``minimum_label`` – ``"lowest loss 1.74e-01 (← ÷10)"`` under the minimum connector (the
-  text is :func:`lrwidget._view.minimum_caption`);
+* ``minimum_label`` – under the minimum connector, :func:`lrwidget._view.minimum_caption`;
 * ``divergence_line`` / ``divergence_handle`` – the divergence threshold, draggable in y;
 * ``handles`` – ``Scatter(enable_move=True, restrict_x=True)``: the skip-start and skip-end
   cut-offs, draggable in x;

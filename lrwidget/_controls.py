@@ -8,7 +8,7 @@ updates, a trait change moves the controls.
 DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-try``, ``lrw-zoom``,
 ``lrw-status``, ``lrw-progress``, ``lrw-progress-text``, ``lrw-beta``, ``lrw-smoothing``,
 ``lrw-skip-start``, ``lrw-skip-end``, ``lrw-div-enabled``, ``lrw-div-threshold``,
-``lrw-rules``, ``lrw-selected``, ``lrw-show-how``, ``lrw-readout``.
+``lrw-rules``, ``lrw-selected``, ``lrw-show-how``, ``lrw-preset``, ``lrw-readout``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR
+from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR, PRESET_NAMES
 
 SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("EMA (fastai)", "ema"),
     ("centred (zero-lag)", "centred"),
+    ("EMA, not debiased (torch-lr-finder)", "ema-plain"),
+    ("EMA (Lightning)", "lightning"),
+    ("none", "none"),
 )
+
 #: The slider ranges; traits accept more (beta up to 1, any divergence factor above 1).
 BETA_MAX = 0.999
 DIVERGENCE_MIN, DIVERGENCE_MAX = 1.5, 10.0
@@ -52,6 +56,7 @@ class Controls:
     rules_select: widgets.SelectMultiple
     selected_dropdown: widgets.Dropdown
     show_how_checkbox: widgets.Checkbox
+    preset_dropdown: widgets.Dropdown
     readout_html: widgets.HTML
 
     def rows(self, *figures: widgets.DOMWidget) -> list[widgets.Widget]:
@@ -68,7 +73,7 @@ class Controls:
             ),
             widgets.HBox([self.progress, self.progress_html]),
             *figures,
-            widgets.HBox([self.beta_slider, self.smoothing_dropdown]),
+            widgets.HBox([self.preset_dropdown, self.beta_slider, self.smoothing_dropdown]),
             widgets.HBox([self.skip_start_slider, self.skip_end_slider]),
             widgets.HBox([self.div_checkbox, self.div_slider]),
             widgets.HBox([self.rules_select, self.selected_dropdown, self.show_how_checkbox]),
@@ -97,6 +102,7 @@ _CLASSES = {
     "rules_select": "lrw-rules",
     "selected_dropdown": "lrw-selected",
     "show_how_checkbox": "lrw-show-how",
+    "preset_dropdown": "lrw-preset",
     "readout_html": "lrw-readout",
 }
 
@@ -148,6 +154,11 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
             description="show how",
             indent=False,
             tooltip="Draw how the selected rule finds its learning rate",
+        ),
+        preset_dropdown=widgets.Dropdown(
+            options=list(PRESET_NAMES),
+            description="rules of",
+            tooltip="Smoothing, window and rules of fastai, torch-lr-finder or Lightning",
         ),
         readout_html=widgets.HTML(),
     )
@@ -236,6 +247,7 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     _plain("selected", "selected_dropdown", str),
     _plain("show_how", "show_how_checkbox", bool),
+    _plain("preset", "preset_dropdown", str),
 )
 
 

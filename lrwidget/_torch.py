@@ -335,3 +335,56 @@ def _attach(exc: BaseException, sweep: Sweep) -> None:
     # an exception type may refuse new attributes; the caller's `sweep=` still has the record
     with contextlib.suppress(AttributeError, TypeError):
         exc.lrwidget_sweep = sweep  # type: ignore[attr-defined]
+
+
+class TorchEngine:
+    """The widget's engine for a plain PyTorch model: :func:`run_torch_sweep` with the
+    optimizer, criterion, loaders and options given once (``LRFinderWidget.for_torch``).
+
+    ``start_lr=None`` keeps torch-lr-finder's meaning (each param group starts from its own
+    lr); the widget's own ``start_lr`` then only places its axis.
+    """
+
+    def __init__(
+        self,
+        optimizer: Any,
+        criterion: Any,
+        train_loader: Any,
+        start_lr: float | None,
+        **options: Any,
+    ) -> None:
+        self.optimizer, self.criterion, self.train_loader = optimizer, criterion, train_loader
+        self.start_lr, self.options = start_lr, options
+
+    def check_arguments(
+        self, model: Any, _start: float, end_lr: float, num_it: int, _stop: bool
+    ) -> None:
+        """Refuse bad input before anything runs (as :func:`run_torch_sweep` would)."""
+        Plan.checked(
+            model, self.optimizer, self.criterion, train_loader=self.train_loader,
+            start_lr=self.start_lr, end_lr=end_lr, num_it=num_it, **self.options,
+        )  # fmt: skip
+
+    def run_sweep(
+        self,
+        model: Any,
+        _start: float,
+        end_lr: float,
+        num_it: int,
+        _stop_div: bool,
+        *,
+        on_batch: Callable[[Sweep], object] | None = None,
+        stop: StopSignal | None = None,
+        sweep: Sweep | None = None,
+    ) -> Sweep:
+        """One range test; torch-lr-finder always stops on divergence (``diverge_th``)."""
+        return run_torch_sweep(
+            model, self.optimizer, self.criterion, self.train_loader,
+            start_lr=self.start_lr, end_lr=end_lr, num_it=num_it,
+            on_batch=on_batch, stop=stop, sweep=sweep, **self.options,
+        )  # fmt: skip
+
+    def apply(self, model: Any, lr: float) -> None:
+        """``widget.apply()``: every param group of the optimizer trains at ``lr`` next."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr

@@ -208,9 +208,24 @@ def check_custom_lr(value: Any, rule_names: Sequence[str] = ()) -> float | None:
     return value if value is None else float(value)
 
 
+#: Whose rules the widget reproduces: the keys of ``lrwidget.presets``.
+PRESET_NAMES = ("fastai", "torch-lr-finder", "lightning")
+
+
+def check_preset(value: object, rule_names: Sequence[str] = ()) -> str:
+    """``preset``: one of :data:`PRESET_NAMES`."""
+    if value not in PRESET_NAMES:
+        raise LRWidgetValueError(
+            f"preset must be one of {', '.join(map(repr, PRESET_NAMES))}; got {value!r}. "
+            "Pick the tool whose smoothing, window and rules you want."
+        )
+    return str(value)
+
+
 #: The check of each display choice, by trait name.
 DISPLAY_CHECKS: dict[str, Callable[[Any, Sequence[str]], Any]] = {
     "selected": check_selected,
     "shown_rules": check_shown,
     "custom_lr": check_custom_lr,
+    "preset": check_preset,
 }

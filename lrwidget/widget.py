@@ -31,6 +31,7 @@ from lrwidget._controls import (
 )
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._frames import AnalysisCache, Display, Frames
+from lrwidget._peer_control import PeerControl
 from lrwidget._readout import CUSTOM
 from lrwidget._runner import (
     SweepRunner,
@@ -42,7 +43,7 @@ from lrwidget._stream import Change, FrameKind, StreamScheduler
 from lrwidget._sweep_control import SweepControl
 from lrwidget._trial_control import TrialControl, TrialState
 from lrwidget._view import divergence_for_level
-from lrwidget.settings import BEST, DISPLAY_CHECKS, Settings, check_selected
+from lrwidget.settings import BEST, DISPLAY_CHECKS, Settings, check_preset, check_selected
 from lrwidget.suggest import DEFAULT_RULES, RuleSpec
 from lrwidget.sweep import Sweep
 
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 ZOOM_REST = 0.15
 
 
-class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
+class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
     """fastai's learning-rate finder as a live widget: Run, watch, tune, apply.
 
     Display it as the last expression of a cell, press Run (or call :meth:`start`); the
@@ -103,6 +104,9 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
     shown_rules = List(Unicode(), help="The rules drawn on the chart and in the readout.")
     custom_lr = Float(None, allow_none=True, help="The LR picked by clicking the chart.")
     show_how = Bool(True, help="Draw how the selected rule finds its LR (its construction).")
+    preset = Unicode(
+        "fastai", help='Whose rules: "fastai", "torch-lr-finder" or "lightning" (lrwidget.presets).'
+    )
 
     def __init__(
         self,
@@ -119,6 +123,7 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
         skip_end: int = 5,
         div_threshold: float | None = None,
         selected: str | None = None,
+        preset: str = "fastai",
         engine: Any = None,
         _sweep: Sweep | None = None,
     ) -> None:
@@ -132,10 +137,12 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
         self.start_lr, self.end_lr = float(start_lr), float(end_lr)
         self.stop_div = bool(stop_div)
         self.methods: tuple[RuleSpec, ...] = tuple(checked.methods)
+        self._own_methods = self.methods  # what "rules of: fastai" goes back to
         self.rule_names: tuple[str, ...] = checked.rule_names
         if selected is None:
             selected = "valley" if "valley" in self.rule_names else self.rule_names[0]
         check_selected(selected, self.rule_names)
+        check_preset(preset)
 
         self._lock = threading.RLock()  # the sweep shown, the notes
         self._ready = self._syncing = False
@@ -161,15 +168,18 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("lrw-root")
-        self._start_showing(checked, selected)
+        self._start_showing(checked, selected, preset)
 
-    def _start_showing(self, checked: Settings, selected: str) -> None:
-        """Set the traits from the checked settings, connect the controls, draw."""
+    def _start_showing(self, checked: Settings, selected: str, preset: str) -> None:
+        """Set the traits from the checked settings (or the preset), connect, draw."""
         self.beta, self.smoothing = checked.beta, checked.smoothing
         self.skip_start, self.skip_end = int(checked.skip_start or 0), checked.skip_end
         self.div_threshold = checked.div_threshold
         self.shown_rules = list(self.rule_names)
         self.selected = selected
+        if preset != "fastai":
+            self._apply_preset(preset)
+        self.preset = preset
         self._sync_controls()
         self._connect()
         self._ready = True
@@ -196,6 +206,7 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
                 "with Sweep.from_arrays(lrs, losses) or read a saved one."
             )
         schedule = (sweep.start_lr, sweep.end_lr, sweep.num_it, sweep.stop_div)
+        settings.setdefault("preset", getattr(sweep, "preset", None) or "fastai")
         return cls(None, *schedule, methods, _sweep=sweep, **settings)
 
     def _connect(self) -> None:
@@ -233,7 +244,7 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
         self.settings.replace(**{proposal["trait"].name: proposal["value"]}).check()
         return proposal["value"]
 
-    @validate("selected", "shown_rules", "custom_lr")
+    @validate("selected", "shown_rules", "custom_lr", "preset")
     def _validate_display(self, proposal: traitlets.Bunch) -> Any:
         if not hasattr(self, "rule_names"):
             return proposal["value"]  # class defaults, before __init__ has checked anything
@@ -246,6 +257,9 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
         try:
             for binding in BINDINGS:
                 binding.show(self.controls, getattr(self, binding.trait))
+            smoothed_already = bool(self._recorded_smoothed())
+            self.controls.smoothing_dropdown.disabled = smoothed_already
+            self.controls.beta_slider.disabled = smoothed_already
         finally:
             self._syncing = False
 
@@ -275,6 +289,8 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
     @observe(*(binding.trait for binding in BINDINGS), "custom_lr")
     def _on_setting(self, change: dict[str, Any]) -> None:
         if self._ready:
+            if change["name"] == "preset":
+                self._apply_preset(change["new"])
             self._sync_controls()
             self._refresh()
 
@@ -394,7 +410,11 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
             result = None if analysis is None else analysis.rules.get(self.selected)
             reason = (result and result.reason) or message or "there are no recorded points yet"
             raise LRWidgetValueError(_readout.no_lr_message(self.selected, reason))
-        self._learn.lr = lr
+        set_lr = getattr(self._engine, "apply", None)  # plain PyTorch: the optimizer's groups
+        if set_lr is not None:
+            set_lr(self._learn, lr)
+        else:
+            self._learn.lr = lr
         return lr
 
     # ----------------------------------------------------------------------------------------
@@ -442,7 +462,7 @@ class LRFinderWidget(SweepControl, TrialControl, widgets.VBox):
         """What the status line adds: a refused value, drawing errors, who holds the Learner."""
         runner = self._runner
         holder = None if runner.running else self._holder()
-        notes = [self._notice]
+        notes = [self._notice, self._recorded_smoothed()]
         for error in (runner.draw_error, self._stream.error):
             if error is not None:
                 notes.append(f"error while drawing: {error!r}")

@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "_trials_chart": 9,
     "_sweep_control": 10,
     "_trial_control": 10,
+    "_peer_control": 10,
     "_frames": 11,
     "widget": 12,
     "__init__": 13,

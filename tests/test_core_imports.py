@@ -93,6 +93,8 @@ def _lrwidget_imports(path: Path) -> set[tuple[str, bool]]:
 
     def visit(node: ast.AST, lazy: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+                continue  # annotations only: nothing is imported when the code runs
             inner = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
             if isinstance(child, ast.ImportFrom) and child.module:
                 if child.module == "lrwidget":

@@ -223,3 +223,119 @@ def screenshot_ok(path: Path, minimum_bytes: int = 20_000) -> bool:
     """A PNG that is not blank: big enough to hold a drawn chart."""
     data = path.read_bytes()
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= minimum_bytes
+
+
+# The selected rule's construction ("show how", lrwidget/_evidence_chart.py), read by what each
+# mark looks like, in the colour of the selected readout row: on the chart, the ``stretch`` is
+# the translucent non-vertical line, ``brackets`` the short vertical lines and the ring the
+# unfilled dot; in the ``.lrw-panel`` figure, the curve is the unfilled line, the ``band`` the
+# filled one and the points its dots.  Positions are viewport pixels (bounding boxes of the
+# geometry, stroke excluded).  Also the tall vertical marker lines of that colour, and the
+# readout's ``.lrw-how`` caption.
+CONSTRUCTION_JS = r"""
+() => {
+  const row = document.querySelector('.lrw-readout tr[data-selected="true"]');
+  const main = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  if (!row || !main) return null;
+  const color = getComputedStyle(row.querySelector('span') || row).color;
+  const box = (element) => element.getBoundingClientRect();
+  const center = (element) => {
+    const r = box(element);
+    return {x: r.x + r.width / 2, y: r.y + r.height / 2, height: r.height};
+  };
+  const drawn = (element) => { const r = box(element); return r.width > 0 || r.height > 0; };
+  const lines = Array.from(main.querySelectorAll('path.line'))
+    .filter((p) => drawn(p) && getComputedStyle(p).stroke === color);
+  const vertical = lines.filter((p) => box(p).width <= 0.5);
+  const tallest = Math.max(0, ...vertical.map((p) => box(p).height));
+  const stretch = lines
+    .filter((p) => box(p).width > 0.5 && Number(getComputedStyle(p).opacity) < 1)
+    .map((p) => { const r = box(p); return {left: r.x, right: r.x + r.width}; });
+  const brackets = vertical.filter((p) => box(p).height < tallest / 3).map(center);
+  const markers = vertical.filter((p) => box(p).height >= tallest / 3).map(center);
+  const rings = Array.from(main.querySelectorAll('path.dot'))
+    .filter((d) => drawn(d) && getComputedStyle(d).fill === 'none').map(center);
+  const element = document.querySelector('.lrw-panel');
+  const panel = {shown: false, points: [], curves: [], bands: []};
+  if (element && getComputedStyle(element).display !== 'none' && box(element).height > 0) {
+    panel.shown = true;
+    const group = element.querySelector('svg.svg-figure > g > g');
+    panel.points = Array.from(group.querySelectorAll('path.dot')).filter(drawn).map(center);
+    for (const path of group.querySelectorAll('path.line')) {
+      if (!drawn(path)) continue;
+      const r = box(path);
+      const shape = {left: r.x, right: r.x + r.width, top: r.y, bottom: r.y + r.height};
+      (getComputedStyle(path).fill === 'none' ? panel.curves : panel.bands).push(shape);
+    }
+  }
+  const how = document.querySelector('.lrw-readout .lrw-how');
+  const texts = Array.from(main.querySelectorAll('text')).map((t) => t.textContent.trim());
+  return {rule: row.dataset.rule, lr: row.dataset.lr ? Number(row.dataset.lr) : null, color,
+          stretch, brackets, markers, rings, panel, texts,
+          caption: how ? how.textContent.trim() : null};
+}
+"""
+
+# Centres of the raw-loss dots (the Scatter with the smallest dots), in the mark's DOM order, and
+# whether the pointer there would reach the dot (no line, label or other mark on top of it).
+RAW_DOTS_JS = r"""
+() => {
+  const group = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  if (!group) return [];
+  let best = null;
+  for (const mark of group.children) {
+    const dots = Array.from(mark.querySelectorAll('path.dot'));
+    if (!dots.length) continue;
+    const width = dots[0].getBoundingClientRect().width;
+    if (best === null || width < best.width) best = {width, dots};
+  }
+  return best === null ? [] : best.dots.map((d) => {
+    const r = d.getBoundingClientRect();
+    const x = r.x + r.width / 2, y = r.y + r.height / 2;
+    return {x, y, hit: document.elementFromPoint(x, y) === d};
+  });
+}
+"""
+
+
+def construction(page: Any) -> dict[str, Any] | None:
+    """What the chart and the panel draw of the selected rule's construction (see
+    :data:`CONSTRUCTION_JS` for the keys); None before the widget is drawn."""
+    value = page.evaluate(CONSTRUCTION_JS)
+    return None if value is None else dict(value)
+
+
+def select_rule(page: Any, rule: str, timeout_ms: float = 30_000) -> None:
+    """Pick ``rule`` in the "use LR of" dropdown; wait until the readout marks it selected."""
+    page.locator(".lrw-selected select").first.select_option(label=rule)
+    page.wait_for_function(
+        "(rule) => !!document.querySelector("
+        '`.lrw-readout tr[data-rule="${rule}"][data-selected="true"]`)',
+        arg=rule,
+        polling=harness.POLL_MS,
+        timeout=timeout_ms,
+    )
+
+
+def set_show_how(page: Any, on: bool) -> None:
+    """Tick or untick the "show how" checkbox (a click, as a user would)."""
+    page.locator(".lrw-show-how input[type=checkbox]").first.set_checked(on)
+
+
+def raw_dots(page: Any) -> list[dict[str, Any]]:
+    """The raw-loss dots in their DOM order: viewport centre ``x``, ``y`` and ``hit`` (True
+    when nothing is drawn on top of the dot there, so hovering it reaches the dot)."""
+    return [dict(dot) for dot in page.evaluate(RAW_DOTS_JS)]
+
+
+def wait_tooltip(page: Any, css_class: str, contains: str, timeout_ms: float = 15_000) -> str:
+    """Wait until the visible tooltip ``css_class`` shows text containing ``contains``."""
+    handle = page.wait_for_function(
+        "([cls, part]) => { const e = document.querySelector('.' + cls);"
+        " const r = e && e.getBoundingClientRect();"
+        " return e && r.width > 0 && e.textContent.includes(part) && e.textContent.trim(); }",
+        arg=[css_class, contains],
+        polling=harness.POLL_MS,
+        timeout=timeout_ms,
+    )
+    return str(handle.json_value())

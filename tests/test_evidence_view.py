@@ -118,13 +118,13 @@ def test_hovering_a_point_or_a_rule_says_what_it_is(comm_recorder: CommRecorder)
     chart, sweep, analysis = widget._chart, widget.sweep, widget.analysis
     assert sweep is not None and analysis is not None
     x = float(chart.raw.x[7])
-    browser_custom(chart.raw, {"event": "hover", "point": {"x": x, "y": 0.0, "index": 7}})
+    browser_custom(chart.raw, {"event": "hover", "data": {"x": x, "y": 0.0, "index": 7}})
     batch = int(np.flatnonzero(sweep.lrs == x)[0]) + 1
     assert chart.raw.tooltip.value.startswith(f"batch {batch} · lr ")
     assert f"smoothed {float(analysis.smoothed[batch - 1]):.4g}" in chart.raw.tooltip.value
     valley = analysis.rules["valley"]
     assert valley.point is not None
     point = {"x": valley.point[0], "y": valley.point[1], "index": 0}
-    browser_custom(chart.points, {"event": "hover", "point": point})
+    browser_custom(chart.points, {"event": "hover", "data": point})
     assert chart.points.tooltip.value.startswith("valley ")
     assert "longest stretch" in chart.points.tooltip.value

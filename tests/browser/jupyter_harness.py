@@ -587,6 +587,66 @@ def read_log_x_axis(page: Any, figure_selector: str) -> LogAxis:
     return LogAxis(offset=mean_px - slope * mean_log, slope=slope)
 
 
+# Reads a bqplot figure's vertical linear axis in the page: (tick value, tick pixel y) pairs.
+_LINEAR_Y_AXIS_JS = r"""
+(figure) => {
+  const root = typeof figure === 'string' ? document.querySelector(figure) : figure;
+  if (!root) return null;
+  for (const axis of root.querySelectorAll('g.axis')) {
+    const points = Array.from(axis.querySelectorAll('g.tick'))
+      .filter((t) => typeof t.__data__ === 'number' && isFinite(t.__data__))
+      .map((t) => {
+        const r = (t.querySelector('line') || t).getBoundingClientRect();
+        return [t.__data__, r.y + r.height / 2];
+      });
+    if (points.length < 2) continue;
+    const ys = points.map((p) => p[1]);
+    if (Math.max(...ys) - Math.min(...ys) >= 10) return points;  // not the x axis
+  }
+  return null;
+}
+"""
+
+
+@dataclass(frozen=True)
+class LinearAxis:
+    """px = offset + slope * value, fitted from the ticks drawn on the page."""
+
+    offset: float
+    slope: float
+
+    def to_px(self, value: float) -> float:
+        """Viewport pixel of the data value ``value``."""
+        return self.offset + self.slope * value
+
+    def to_value(self, px: float) -> float:
+        """Data value at viewport pixel ``px``."""
+        return (px - self.offset) / self.slope
+
+
+def read_linear_y_axis(page: Any, figure_selector: str) -> LinearAxis:
+    """Fit the vertical linear axis (the loss) of the bqplot figure ``figure_selector``."""
+    points = page.evaluate(_LINEAR_Y_AXIS_JS, figure_selector)
+    if not points:
+        raise PageError(f"no vertical axis with at least two ticks in {figure_selector}")
+    count = len(points)
+    mean_value = sum(p[0] for p in points) / count
+    mean_px = sum(p[1] for p in points) / count
+    covariance = sum((p[0] - mean_value) * (p[1] - mean_px) for p in points)
+    variance = sum((p[0] - mean_value) ** 2 for p in points)
+    slope = covariance / variance
+    return LinearAxis(offset=mean_px - slope * mean_value, slope=slope)
+
+
+def plot_area(page: Any, figure_selector: str) -> dict[str, float]:
+    """The viewport box (x, y, width, height) of the plot area of the bqplot figure
+    ``figure_selector``: bqplot's ``rect.plotarea_events``, the area inside the axes."""
+    box = page.locator(f"{figure_selector} rect.plotarea_events").first.bounding_box()
+    if box is None:
+        raise PageError(f"{figure_selector} has no visible plot area")
+    return dict(box)
+
+
 def copy_tree(source: Path, destination: Path) -> Path:
     """Copy a directory (notebooks) into a temp root; returns ``destination``."""
     if source.exists():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tests.browser import jupyter_harness as harness
 
@@ -339,3 +339,167 @@ def wait_tooltip(page: Any, css_class: str, contains: str, timeout_ms: float = 1
         timeout=timeout_ms,
     )
     return str(handle.json_value())
+
+
+# The raw-loss dots (the Scatter with the smallest dots) as [x, y, finite]: viewport centre,
+# and whether the point bound to the dot (d3's ``__data__``) has a finite x and y.  bqplot
+# draws a dot of a non-finite loss at the plot's top-left corner.  Cheap enough to poll while
+# a long sweep's chart redraws.
+RAW_DOT_CENTRES_JS = r"""
+() => {
+  const group = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  if (!group) return [];
+  let best = null;
+  for (const mark of group.children) {
+    const dots = mark.querySelectorAll('path.dot');
+    if (!dots.length) continue;
+    const width = dots[0].getBoundingClientRect().width;
+    if (best === null || width < best.width) best = {width, dots};
+  }
+  return best === null ? [] : Array.from(best.dots, (d) => {
+    const r = d.getBoundingClientRect();
+    const point = d.__data__ || {};
+    const finite = Number.isFinite(point.x) && Number.isFinite(point.y);
+    return [r.x + r.width / 2, r.y + r.height / 2, finite];
+  });
+}
+"""
+
+
+class RawDot(NamedTuple):
+    """One raw-loss dot: its viewport centre, and whether its point is finite (bqplot draws
+    the dot of a NaN or infinite loss at the plot's top-left corner)."""
+
+    x: float
+    y: float
+    finite: bool
+
+
+def raw_dot_centres(page: Any) -> list[RawDot]:
+    """The raw-loss dots in their DOM order (see :class:`RawDot`)."""
+    found = page.evaluate(RAW_DOT_CENTRES_JS)
+    return [RawDot(float(x), float(y), bool(finite)) for x, y, finite in found]
+
+
+# The filled shapes of the chart (the excluded spans' shading): fill colour and pixel extent.
+FILLED_SPANS_JS = r"""
+() => {
+  const group = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  if (!group) return [];
+  return Array.from(group.querySelectorAll('path.line'))
+    .filter((path) => getComputedStyle(path).fill !== 'none')
+    .map((path) => {
+      const r = path.getBoundingClientRect();
+      return {fill: getComputedStyle(path).fill, left: r.x, right: r.x + r.width};
+    })
+    .filter((span) => span.right > span.left);
+}
+"""
+
+
+def filled_spans(page: Any) -> list[dict[str, Any]]:
+    """The chart's filled spans (excluded ranges): ``{"fill": "rgb(...)", "left", "right"}``,
+    viewport pixels."""
+    return [dict(span) for span in page.evaluate(FILLED_SPANS_JS)]
+
+
+# The trials under the chart ("Try these LRs", lrwidget/_trials_chart.py), in viewport pixels:
+# in the ``.lrw-trials`` strip, the filled dots (one per finished trial, in its rule's colour)
+# and the unfilled ``rings`` (the best trial); the ``curves`` figure's drawn lines (their
+# widths grow while a trial streams); the progress text; the readout's "trial at that LR"
+# cells by rule; and the chart's selection band (the vertical translucent line).
+TRIALS_JS = r"""
+() => {
+  const box = (element) => element.getBoundingClientRect();
+  const drawn = (element) => { const r = box(element); return r.width > 0 || r.height > 0; };
+  const center = (element) => {
+    const r = box(element);
+    const style = getComputedStyle(element);
+    return {x: r.x + r.width / 2, y: r.y + r.height / 2, fill: style.fill, stroke: style.stroke};
+  };
+  const shown = (selector) => {
+    const element = document.querySelector(selector);
+    return !!element && getComputedStyle(element).display !== 'none' && box(element).height > 0;
+  };
+  const strip = document.querySelector('.lrw-trials svg.svg-figure > g > g');
+  const dots = strip ? Array.from(strip.querySelectorAll('path.dot')).filter(drawn) : [];
+  const curves = document.querySelector('.lrw-trial-curves svg.svg-figure > g > g');
+  const lines = curves ? Array.from(curves.querySelectorAll('path.line'))
+    .filter((p) => drawn(p) && !p.closest('[class*="legend"]')) : [];  // not the legend's samples
+  const table = document.querySelector('.lrw-readout table');
+  const cells = {};
+  for (const row of table ? table.querySelectorAll('tr[data-rule]') : []) {
+    const cell = row.querySelector('.lrw-trial-cell');
+    if (cell) cells[row.dataset.rule] = cell.textContent.trim();
+  }
+  const main = document.querySelector('.lrw-figure svg.svg-figure > g > g');
+  const bands = main ? Array.from(main.querySelectorAll('path.line')).filter((p) => {
+    const r = box(p);
+    return r.height > 0 && r.width <= 0.5 && Number(getComputedStyle(p).opacity) < 1;
+  }).map((p) => ({x: box(p).x, color: getComputedStyle(p).stroke})) : [];
+  const progress = document.querySelector('.lrw-progress-text');
+  const selected = table && table.querySelector('tr[data-selected="true"]');
+  return {
+    strip: shown('.lrw-trials'),
+    curvesShown: shown('.lrw-trial-curves'),
+    dots: dots.filter((d) => getComputedStyle(d).fill !== 'none').map(center),
+    rings: dots.filter((d) => getComputedStyle(d).fill === 'none').map(center),
+    curves: lines.map((p) => Math.round(box(p).width)),
+    progress: progress ? progress.textContent.trim() : '',
+    header: !!table && Array.from(table.querySelectorAll('th'))
+      .some((th) => th.textContent.trim() === 'trial at that LR'),
+    cells,
+    status: table ? table.dataset.status : null,
+    selectedRow: selected ? selected.dataset.rule : null,
+    bands,
+    t: performance.now(),
+  };
+}
+"""
+
+# Records every distinct trials state (dots, rings, curve widths, progress text) every 50 ms.
+TRIALS_SAMPLER_JS = r"""
+(read) => {
+  if (window.__lrwTrialsSampler) clearInterval(window.__lrwTrialsSampler);
+  window.__lrwTrials = new Function('return (' + read + ')')();
+  window.__lrwTrialsSeen = [];
+  const key = (s) => [s.dots.length, s.rings.length, s.curves.join(','), s.progress,
+                      s.status].join('|');
+  window.__lrwTrialsSampler = setInterval(() => {
+    const state = window.__lrwTrials();
+    const seen = window.__lrwTrialsSeen;
+    if (!seen.length || key(seen[seen.length - 1]) !== key(state)) seen.push(state);
+  }, 50);
+  return true;
+}
+"""
+
+
+def trials_state(page: Any) -> dict[str, Any]:
+    """What the page shows of the trials now (see :data:`TRIALS_JS` for the keys)."""
+    return dict(page.evaluate(TRIALS_JS))
+
+
+def install_trials_sampler(page: Any) -> None:
+    """Start (or restart, forgetting what it saw) recording every distinct trials state."""
+    page.evaluate(TRIALS_SAMPLER_JS, TRIALS_JS)
+
+
+def trials_seen(page: Any) -> list[dict[str, Any]]:
+    """The trials states recorded by :func:`install_trials_sampler` so far."""
+    return list(page.evaluate("() => window.__lrwTrialsSeen || []"))
+
+
+def wait_trials(page: Any, condition_js: str, timeout_ms: float = 120_000) -> dict[str, Any]:
+    """Poll until ``condition_js`` (a JS expression over ``s``, the trials state) holds."""
+    handle = page.wait_for_function(
+        f"() => {{ const s = ({TRIALS_JS})(); return ({condition_js}) && s; }}",
+        polling=harness.POLL_MS,
+        timeout=timeout_ms,
+    )
+    return dict(handle.json_value())
+
+
+def select_lr_of(page: Any, label: str) -> None:
+    """Pick ``label`` (a rule, "custom" or "best trial") in the "use LR of" dropdown; no wait."""
+    page.locator(".lrw-selected select").first.select_option(label=label)

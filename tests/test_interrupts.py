@@ -46,8 +46,22 @@ class Kernel:
         return eval(found["data"]["text/plain"])  # the repr of a str, bool or number
 
     def submit(self, code: str) -> str:
-        """Start executing ``code`` without waiting (the kernel is busy afterwards)."""
-        return str(self.client.execute(textwrap.dedent(code)))
+        """Execute ``code`` without waiting for it to end; returns once it is running (it
+        prints a marker first), so an interrupt sent next finds the kernel busy in it."""
+        marker = "lrwidget-test: the cell runs"
+        msg_id = str(
+            self.client.execute(f"print({marker!r}, flush=True)\n" + textwrap.dedent(code))
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            message = self.client.get_iopub_msg(timeout=TIMEOUT)
+            if (
+                message["parent_header"].get("msg_id") == msg_id
+                and message["msg_type"] == "stream"
+                and marker in message["content"].get("text", "")
+            ):
+                return msg_id
+        raise TimeoutError(f"the cell did not start within {TIMEOUT} s")
 
     def reply_to(self, msg_id: str, timeout: float = TIMEOUT) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -105,7 +119,6 @@ def test_interrupt_of_a_busy_cell_stops_the_sweep_too(kernel: Kernel) -> None:
     assert kernel.run(SLOW_WIDGET)["status"] == "ok"
     kernel.wait_until("len(w.sweep) >= 5")
     busy = kernel.submit("import time\nfor _ in range(600): time.sleep(0.05)")
-    time.sleep(0.5)  # the cell is running (the kernel answers it only afterwards)
     kernel.interrupt()
     reply = kernel.reply_to(busy)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
@@ -118,7 +131,6 @@ def test_interrupts_without_a_sweep_behave_as_before(kernel: Kernel) -> None:
     assert kernel.run(SLOW_WIDGET)["status"] == "ok"
     assert kernel.run("w.stop(); w.wait()")["status"] == "ok"
     busy = kernel.submit("import time\nfor _ in range(600): time.sleep(0.05)")
-    time.sleep(0.5)
     kernel.interrupt()
     reply = kernel.reply_to(busy)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
@@ -164,7 +176,7 @@ def test_interrupts_never_fail_a_sweep_with_dataloader_workers(kernel: Kernel) -
     kernel.wait_until("len(w.sweep) >= 3")
     # Busy in another cell, as when a user waits: the workers of the next epoch start now.
     busy = kernel.submit("w.wait()")
-    time.sleep(1.0)
+    time.sleep(1.5)  # an epoch ends meanwhile: its workers start while the cell runs
     kernel.interrupt()
     reply = kernel.reply_to(busy)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"

@@ -169,7 +169,7 @@ class TrialControl:
     def _trials_ended(self) -> None:
         """The runner's job ended (worker thread): keep what ``run_trials`` returned."""
         runner = self._runner
-        result = runner.result if runner.result is not None else None
+        result = runner.result
         if result is None and runner.error is not None:
             result = getattr(runner.error, "lrwidget_trials", None)
         if result is not None:

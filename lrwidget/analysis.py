@@ -40,8 +40,6 @@ __all__ = [
     "window_bounds",
 ]
 
-#: Kept for code written against earlier releases; the one definition is in ``suggest``.
-DEFAULT_METHODS = DEFAULT_RULES
 
 Float32Array = np.ndarray[Any, np.dtype[np.float32]]
 MethodSpec = RuleSpec

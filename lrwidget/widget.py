@@ -72,6 +72,9 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             ``f(lrs, losses, num_it) -> (lr, (x, y))``.
         beta, smoothing, skip_start, skip_end, div_threshold, selected: Initial settings
             (see the traits of the same names and :class:`lrwidget.Settings`).
+        preset: Whose rules to start with: "fastai", "torch-lr-finder" or "lightning"
+            (:data:`lrwidget.presets`); any but "fastai" sets the smoothing, the window and
+            the rules to that tool's, over the settings above.
         engine: What runs the sweep: an object with ``run_sweep(learn, start_lr, end_lr,
             num_it, stop_div, *, on_batch, stop, sweep) -> Sweep`` and optionally
             ``check_arguments(learn, start_lr, end_lr, num_it, stop_div)``.  None means
@@ -195,7 +198,7 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             sweep: A :class:`~lrwidget.Sweep`, e.g. ``Sweep.from_arrays(lrs, losses)``.
             methods: As in the constructor.
             settings: ``beta``, ``smoothing``, ``skip_start``, ``skip_end``,
-                ``div_threshold``, ``selected``.
+                ``div_threshold``, ``selected``, ``preset`` (by default the sweep's own).
 
         Example:
             >>> LRFinderWidget.from_sweep(Sweep.from_arrays(lrs, losses))  # doctest: +SKIP

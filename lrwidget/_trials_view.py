@@ -100,7 +100,9 @@ def build_trials_view(
         if trial.valid_loss is not None and math.isfinite(trial.valid_loss)
     ]
     longest = max((len(trial.train_losses) for trial in trials), default=0)
-    curves_y = np.full((len(trials), max(longest, 1)), np.nan)
+    # At least 2 columns: bqplot squeezes a Lines' 2-D x and y, and (n, 1) becomes (n,) (one
+    # line, not n) or, at the first batch of the first trial, (1, 1) a 0-d array it refuses.
+    curves_y = np.full((len(trials), max(longest, 2)), np.nan)
     for row, trial in enumerate(trials):
         curves_y[row, : len(trial.train_losses)] = np.asarray(trial.train_losses, dtype=float)
     best = best_index(trials)

@@ -113,9 +113,12 @@ class Frames:
         chart.raw.on_hover(self._on_point_hover)
         chart.points.on_hover(self._on_rule_hover)
 
-    def light(self, sweep: Sweep | None, display: Display, trials_running: bool) -> list[Change]:
-        """Only the raw points, the smoothed line and the bar: no ``analyze`` (valley alone
-        costs milliseconds at thousands of points), no readout.  While trials run: their
+    def light(
+        self, sweep: Sweep | None, display: Display, trials_running: bool, progress: str = ""
+    ) -> list[Change]:
+        """Only the raw points, the smoothed line, the bar and the ``progress`` text: no
+        ``analyze`` (valley alone costs milliseconds at thousands of points), no readout
+        (the full update says the suggestions are on their way).  While trials run: their
         curves and the trials' progress text instead."""
         if trials_running and display.trials is not None:
             state = display.trials
@@ -129,7 +132,9 @@ class Frames:
         smoothed = smoothed_losses(frozen, settings.beta, settings.smoothing)
         view = stream_view(self.view, frozen.lrs, frozen.losses, smoothed, visible)
         frame = self.chart.changes(view, only=STREAM_MARKS)
-        return frame + value_change(self.controls.progress, min(len(frozen), self.num_it))
+        frame += value_change(self.controls.progress, min(len(frozen), self.num_it))
+        # The text moves with the bar: count, lr, elapsed and remaining between full updates.
+        return frame + (value_change(self.controls.progress_html, progress) if progress else [])
 
     def full(
         self,

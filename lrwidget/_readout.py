@@ -160,6 +160,14 @@ def _rule_row(
     )
 
 
+def _no_analysis_yet(points: int, status: str) -> str:
+    """What a rule's row says before there is an analysis: true while a sweep starts too
+    (the readout is redrawn only by full updates, every few seconds while streaming)."""
+    if status == "running":
+        return "sweep running — suggestions at the next full update"
+    return "no points yet — press Run" if points == 0 else ""
+
+
 def readout_html(
     analysis: Analysis | None,
     message: str | None,
@@ -181,7 +189,7 @@ def readout_html(
         "<tr><th>rule</th><th>LR</th><th>smoothed loss there</th>"
         f"{trial_header}<th>what it does</th></tr>"
     ]
-    empty = message or ("no points yet — press Run" if points == 0 else "")
+    empty = message or _no_analysis_yet(points, status)
     for name in rule_names:
         if name not in shown:
             continue

@@ -9,7 +9,7 @@ messages above its rate limit, so everything the widget sends goes through one o
   counts in the budget, and streaming makes room for it afterwards.
 * While a sweep runs, the worker calls :meth:`StreamScheduler.poke` after each batch; one
   long-lived update thread sends the streamed updates, light ones (the points, the smoothed
-  line, the bar: ``LIGHT_MESSAGES``) between full ones (everything) every
+  line, the bar, the progress text: ``LIGHT_MESSAGES``) between full ones (everything) every
   ``FULL_STREAM_INTERVAL``, each only when its messages fit.  One thread rather than a timer
   per update: overlapping short-lived threads each got a malloc arena of their own, which
   raised the sweep's peak memory by megabytes.
@@ -38,10 +38,10 @@ UPDATE_INTERVAL = 0.05
 DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
 #: While a sweep streams, the whole chart, the readout and the status are redrawn at most this
-#: often; the updates in between are light (at most LIGHT_MESSAGES messages, about 6 a second
-#: within the budget).
+#: often; the updates in between are light (at most LIGHT_MESSAGES messages: the points, the
+#: smoothed line, the bar and the progress text; about 5 a second within the budget).
 FULL_STREAM_INTERVAL = 2.0
-LIGHT_MESSAGES = 3
+LIGHT_MESSAGES = 4
 
 #: What a frame holds: "light" (points, smoothed line, progress) or "full" (everything).
 FrameKind = Literal["light", "full"]

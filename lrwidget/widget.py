@@ -446,15 +446,15 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             trials,
         )
         trials_running = runner.running and runner.kind == "trials"
+        elapsed = runner.elapsed() if sweep is runner.sweep else None
+        progress = _readout.progress_text(sweep, self.num_it, elapsed, runner.running)
         if kind == "light":
-            return self._frames.light(sweep, display, trials_running)
+            return self._frames.light(sweep, display, trials_running, progress)
         analysis = self._analyze()
         facts = _readout.status_facts(
             sweep, analysis[0], num_it=self.num_it, has_learner=self._learn is not None
         )
         facts = dataclasses.replace(facts, notes=self._notes())
-        elapsed = runner.elapsed() if sweep is runner.sweep else None
-        progress = _readout.progress_text(sweep, self.num_it, elapsed, runner.running)
         if trials_running:
             facts = dataclasses.replace(facts, status="running", notes=("trials", *facts.notes))
             progress = self._frames.trials_progress(trials)

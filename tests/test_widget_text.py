@@ -1,0 +1,76 @@
+"""What the widget says in words, wherever it is read: the progress text and the readout while
+a sweep streams, the readout's look in both themes, the sliders' readouts for screen readers,
+and the static views (text and HTML) that non-widget renderers show.
+
+No fastai: ``engine=ReplayEngine(...)`` replays a recorded sweep batch by batch, holding at a
+known batch where a test must look mid-sweep.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from lrwidget import _stream
+from lrwidget._stream import Change
+from lrwidget._style import format_lr
+from lrwidget.sweep import Sweep
+from tests.support.comm import CommRecorder, last_point_sent, last_sent, wait_until
+from tests.support.controls import control
+from tests.support.engines import ReplayEngine, synthetic_sweep
+
+NUM_IT = 100
+TIMEOUT = 60.0  # generous: a stuck sweep fails the test instead of hanging it
+
+
+@pytest.fixture
+def sweep() -> Sweep:
+    return synthetic_sweep(NUM_IT)
+
+
+# --- item: the first seconds of a sweep -------------------------------------------------------
+
+
+def test_light_updates_move_the_progress_text_and_the_readout_says_what_is_true(
+    comm_recorder: CommRecorder, sweep: Sweep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every streamed update is a light one here (the full one is never due), as in the first
+    # seconds of a real sweep; the sweep holds at batch 30 until the chart shows 30 points.
+    monkeypatch.setattr(_stream, "FULL_STREAM_INTERVAL", 1e9)
+    engine = ReplayEngine(sweep, delay=0.001, pause_at=30)
+    widget = engine.widget()
+    progress_text = control(widget, "lrw-progress-text")
+    readout = control(widget, "lrw-readout")
+    send = widget._stream._send
+    streamed: list[int] = []  # the size of each frame the update thread sent
+
+    def counting(frame: Sequence[Change]) -> int:
+        if threading.current_thread().name == "lrwidget-update":
+            streamed.append(len(frame))
+        return send(frame)
+
+    widget._stream._send = counting
+    widget.start()
+    pause = engine.pauses[30]
+    try:
+        assert pause.reached.wait(TIMEOUT)
+        wait_until(
+            lambda: last_point_sent(comm_recorder, widget._chart.raw) == sweep.lrs[29],
+            "a light update with the first 30 points",
+        )
+        text = last_sent(comm_recorder, progress_text, "value")
+        assert text.startswith("30 / 100 · ")
+        assert f"lr {format_lr(float(sweep.lrs[29]))}" in text
+        assert "elapsed" in text and "remaining ~" in text
+        # The readout (redrawn by full updates only) does not tell a running sweep to Run.
+        shown = last_sent(comm_recorder, readout, "value")
+        assert "press Run" not in shown
+        assert "sweep running — suggestions at the next full update" in shown
+        assert streamed and max(streamed) <= _stream.LIGHT_MESSAGES
+    finally:
+        pause.release.set()
+    widget.wait(TIMEOUT, chart=True)
+    assert control(widget, "lrw-progress-text").value.startswith("100 / 100")
+    assert "sweep running" not in readout.value

@@ -33,6 +33,20 @@ _STATUS_WORDS = {
 }
 _BAR_STYLES = {"done": "success", "diverged": "warning", "stopped": "info", "failed": "danger"}
 
+# The readout's cells: padded, so that neighbouring numbers never touch; numbers never wrap
+# mid-number and line up.  The selected row uses JupyterLab's theme colours (with fallbacks
+# outside JupyterLab), so that its highlight shows on light and dark backgrounds alike.
+_CELL = "padding:2px 12px 2px 4px;text-align:left;vertical-align:top"
+_NUMBER = (
+    "padding:2px 12px 2px 4px;text-align:right;vertical-align:top;"
+    "white-space:nowrap;font-variant-numeric:tabular-nums"
+)
+_SELECTED = (
+    "font-weight:bold;background:var(--jp-layout-color2, rgba(128,128,128,0.18));"
+    "border-left:3px solid var(--jp-brand-color1, #1976d2)"
+)
+_UNSELECTED = "border-left:3px solid transparent"
+
 
 def duration(seconds: float | None) -> str:
     """``"12.3 s"`` under a minute, ``"2:05 min"`` above, ``"—"`` when unknown."""
@@ -147,16 +161,21 @@ def _rule_row(
     else:
         detail = result.explanation
     loss_text = _loss_text(name, result) if result is not None and lr is not None else ""
-    style = ' style="font-weight:bold;background:rgba(0,0,0,0.06)"' if selected else ""
+    style = _SELECTED if selected else _UNSELECTED
+    trial_cell = (
+        ""
+        if trial is None
+        else f'<td class="lrw-trial-cell" style="{_CELL}">{html.escape(trial)}</td>'
+    )
     return (
         f'<tr data-rule="{html.escape(name)}" data-lr="{"" if lr is None else repr(lr)}"'
         f' data-x="{"" if x_value is None else repr(x_value)}"'
-        f' data-selected="{str(selected).lower()}"{style}>'
-        f'<td><span style="color:{color}">●</span> {html.escape(name)}</td>'
-        f"<td>{'—' if lr is None else format_lr(lr)}</td>"
-        f"<td>{loss_text}</td>"
-        + ("" if trial is None else f'<td class="lrw-trial-cell">{html.escape(trial)}</td>')
-        + f"<td>{html.escape(detail)}</td></tr>"
+        f' data-selected="{str(selected).lower()}" style="{style}">'
+        f'<td style="{_CELL};white-space:nowrap"><span style="color:{color}">●</span> '
+        f"{html.escape(name)}</td>"
+        f'<td style="{_NUMBER}">{"—" if lr is None else format_lr(lr)}</td>'
+        f'<td style="{_NUMBER}">{loss_text}</td>'
+        f'{trial_cell}<td style="{_CELL}">{html.escape(detail)}</td></tr>'
     )
 
 
@@ -184,10 +203,13 @@ def readout_html(
 ) -> str:
     """The readout table: one row per shown rule (LR, smoothed loss there, what it does),
     the custom pick, and ``how`` (what the chart draws of the selected rule's construction)."""
-    trial_header = "" if trials is None else "<th>trial at that LR</th>"
+    headers = ["rule", "LR", "smoothed loss there"]
+    headers += [] if trials is None else ["trial at that LR"]
+    headers += ["what it does"]
     rows = [
-        "<tr><th>rule</th><th>LR</th><th>smoothed loss there</th>"
-        f"{trial_header}<th>what it does</th></tr>"
+        f'<tr style="{_UNSELECTED}">'
+        + "".join(f'<th style="{_CELL}">{header}</th>' for header in headers)
+        + "</tr>"
     ]
     empty = message or _no_analysis_yet(points, status)
     for name in rule_names:

@@ -8,6 +8,7 @@ known batch where a test must look mid-sweep.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from lrwidget import _stream
 from lrwidget._stream import Change
 from lrwidget._style import format_lr
 from lrwidget.sweep import Sweep
+from lrwidget.widget import LRFinderWidget
 from tests.support.comm import CommRecorder, last_point_sent, last_sent, wait_until
 from tests.support.controls import control
 from tests.support.engines import ReplayEngine, synthetic_sweep
@@ -74,3 +76,32 @@ def test_light_updates_move_the_progress_text_and_the_readout_says_what_is_true(
     widget.wait(TIMEOUT, chart=True)
     assert control(widget, "lrw-progress-text").value.startswith("100 / 100")
     assert "sweep running" not in readout.value
+
+
+# --- item: the readout's look ---------------------------------------------------------------
+
+
+def _styles(readout: str, tag: str) -> list[str]:
+    """The inline style of every ``tag`` element of the readout, in order."""
+    return [
+        dict(re.findall(r'([\w-]+)="([^"]*)"', attributes)).get("style", "")
+        for attributes in re.findall(rf"<{tag}\b([^>]*)>", readout)
+    ]
+
+
+def test_readout_cells_are_padded_numbers_never_wrap_and_the_selection_follows_the_theme(
+    comm_recorder: CommRecorder, sweep: Sweep
+) -> None:
+    widget = LRFinderWidget.from_sweep(sweep, selected="steep")
+    readout = control(widget, "lrw-readout").value
+    cells = _styles(readout, "td") + _styles(readout, "th")
+    assert cells and all("padding" in style for style in cells)
+    # Each rule row: name, LR, loss, what it does; the LR and the loss never wrap.
+    for row in re.findall(r"<tr [^>]*data-rule=.*?</tr>", readout):
+        name, lr, loss, _what = _styles(row, "td")
+        assert "white-space:nowrap" in lr and "white-space:nowrap" in loss
+        assert "white-space:nowrap" in name
+    assert "rgba(0,0,0" not in readout  # invisible on a dark background
+    rows = dict(re.findall(r'<tr [^>]*data-rule="(\w+)"[^>]*style="([^"]*)"', readout))
+    assert "var(--jp-layout-color2" in rows["steep"] and "var(--jp-brand-color" in rows["steep"]
+    assert "var(--jp-layout-color2" not in rows["valley"]

@@ -27,6 +27,13 @@ from lrwidget._style import (
     format_lr,
     rule_color,
 )
+from lrwidget._view_layout import (
+    LABEL_STEP,
+    LABEL_TOP,
+    axis_fraction,
+    loss_range,
+    streamed_range,
+)
 
 if TYPE_CHECKING:
     from lrwidget.analysis import Analysis, RuleResult
@@ -36,18 +43,9 @@ _HANDLE_NAMED_SPANS = frozenset({"skip start", "skip end"})
 #: Height of the skip handles, as a fraction of the plot (unit y scale).
 HANDLE_Y = 0.03
 _PICK_Y = 0.5
-_LABEL_TOP = 0.965
-_LABEL_STEP = 0.055
 # A label whose line lies beyond this fraction of the (log) axis is drawn left of the line.
 _LABEL_FLIP_FRACTION = 0.75
-# Half the height of a label row, in axis fractions: the data stays below the lowest row.
-_LABEL_CLEARANCE = 0.04
 _SPAN_LABEL_Y = 0.12
-_RANGE_PAD_BOTTOM = 0.1
-_RANGE_PAD_TOP = 0.05
-# How far above the descent the rise after the minimum may stretch the range, as a share of
-# the descent's height.
-_RISE_SHARE = 0.3
 #: The lowest-loss caption sits below and right of the true minimum (pixels), where the curve
 #: (rising on both sides of its minimum) leaves room; flipped to below-left near the right edge.
 CAPTION_OFFSET = (8, 16)
@@ -146,16 +144,18 @@ def stream_view(
     visible: tuple[float, float] | None = None,
 ) -> ChartView:
     """``view`` with only the raw points and the smoothed line replaced (fresh arrays, each
-    reduced to at most MAX_POINTS_PER_MARK points of the ``visible`` LR range).
+    reduced to at most MAX_POINTS_PER_MARK points of the ``visible`` LR range), and the loss
+    range lowered when a new point falls below it.
 
     A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
     (the last full redraw) is not sent again.
     """
-    return dataclasses.replace(
-        view,
-        **_reduced("raw", lrs, losses, visible),
-        **_reduced("smoothed", lrs, smoothed, visible),
-    )
+    fields = _reduced("raw", lrs, losses, visible) | _reduced("smoothed", lrs, smoothed, visible)
+    # The y range follows the points added since the last full view down (the chart sends
+    # it only when it changes); older ones were placed by that view's range on purpose.
+    drawn = float(np.nanmax(view.raw_x)) if np.isfinite(view.raw_x).any() else -math.inf
+    points = [fields[f"{mark}_y"][fields[f"{mark}_x"] > drawn] for mark in STREAM_MARKS]
+    return dataclasses.replace(view, **fields, loss_range=streamed_range(view.loss_range, points))
 
 
 def _reduced(
@@ -250,7 +250,7 @@ def build_view(
     reference = divergence_reference(analysis)
     level = None if div_threshold is None or reference is None else div_threshold * reference
     view |= _divergence(level, lrs, start_lr, end_lr)
-    view["loss_range"] = _loss_range(losses, smoothed, analysis.window, len(rules), level)
+    view["loss_range"] = loss_range(losses, smoothed, analysis.window, len(rules), level)
     return ChartView(**view)
 
 
@@ -339,9 +339,9 @@ def _rule_labels(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) ->
     of it (``label_left_*``) in the right quarter of the axis so the text stays in the plot."""
     sides: dict[str, list[tuple[float, float, str, str]]] = {"label": [], "label_left": []}
     for row, rule in enumerate(rules):
-        flipped = _axis_fraction(rule.lr, start_lr, end_lr) > _LABEL_FLIP_FRACTION
+        flipped = axis_fraction(rule.lr, start_lr, end_lr) > _LABEL_FLIP_FRACTION
         text = f"{rule.name} {format_lr(rule.lr)}"
-        height = _LABEL_TOP - _LABEL_STEP * row
+        height = LABEL_TOP - LABEL_STEP * row
         sides["label_left" if flipped else "label"].append((rule.lr, height, text, rule.color))
     view: _Fields = {}
     for mark, labels in sides.items():
@@ -362,7 +362,7 @@ def _minimum_link(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -
         if rule.name != "minimum" or lowest is None or returned is None:
             continue
         lowest_lr, lowest_loss = float(lowest[0]), float(lowest[1])
-        near_right = _axis_fraction(lowest_lr, start_lr, end_lr) > _CAPTION_FLIP_FRACTION
+        near_right = axis_fraction(lowest_lr, start_lr, end_lr) > _CAPTION_FLIP_FRACTION
         caption = {
             "minimum_label_text": (minimum_caption(lowest_lr, lowest_loss),),
             "minimum_label_align": "end" if near_right else "start",
@@ -380,52 +380,3 @@ def _divergence(level: float | None, lrs: FloatArray, start_lr: float, end_lr: f
     handle_lr = float(lrs[-1]) if len(lrs) else end_lr
     view = _xy("divergence", [start_lr, end_lr], [level, level])
     return view | _xy("divergence_handle", [handle_lr], [level])
-
-
-def _axis_fraction(lr: float, start_lr: float, end_lr: float) -> float:
-    """Where ``lr`` lies along the log axis: 0 at ``start_lr``, 1 at ``end_lr``."""
-    if not math.isfinite(lr) or lr <= 0 or end_lr <= start_lr:
-        return 0.0
-    return math.log(lr / start_lr) / math.log(end_lr / start_lr)
-
-
-def _loss_range(
-    losses: np.ndarray,
-    smoothed: np.ndarray,
-    window: tuple[int, int],
-    label_rows: int,
-    divergence_level: float | None,
-) -> tuple[float, float] | None:
-    """The y range: every finite raw and smoothed loss of the analysed window, padded.
-
-    The descent (window start to the lowest smoothed loss) is always shown in full, raw dots
-    included.  What rises after the minimum may add at most 0.3 of the descent's height,
-    so a divergence blow-up inside the window cannot flatten the part users read.  Points
-    outside the window may fall off the chart.  Room is left above the data for ``label_rows``
-    rows of rule labels.  The divergence threshold line (and its drag handle) is included when
-    it lies within that cap.
-    """
-    first, stop = window
-    raw = np.asarray(losses[first:stop], dtype=np.float64)
-    smooth = np.asarray(smoothed[first:stop], dtype=np.float64)
-    finite = np.concatenate([raw[np.isfinite(raw)], smooth[np.isfinite(smooth)]])
-    if len(finite) == 0:
-        return None
-    low, high = float(finite.min()), float(finite.max())
-    if np.isfinite(smooth).any():
-        turn = int(np.argmin(np.where(np.isfinite(smooth), smooth, np.inf))) + 1
-        descent = np.concatenate([raw[:turn], smooth[:turn]])
-        descent = descent[np.isfinite(descent)]
-        descent_high = float(descent.max())
-        if descent_high > low:
-            cap = descent_high + _RISE_SHARE * (descent_high - low)
-            high = min(high, cap)
-            if divergence_level is not None and high < divergence_level <= cap:
-                high = divergence_level
-    span = high - low if high > low else max(abs(high) * 0.05, 1e-6)
-    bottom = low - span * _RANGE_PAD_BOTTOM
-    data_height = span * (1.0 + _RANGE_PAD_BOTTOM + _RANGE_PAD_TOP)
-    # Keep the data below the label rows: the lowest row's centre, less half a row.
-    data_top = _LABEL_TOP - _LABEL_STEP * max(label_rows - 1, 0) - _LABEL_CLEARANCE
-    top = bottom + data_height / min(max(data_top, 0.5), 1.0)
-    return (bottom, top)

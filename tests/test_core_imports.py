@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "_torch": 8,
     "_trials": 9,
     # the widget's rooms
+    "_view_layout": 1,
     "_view": 7,
     "_evidence_view": 7,
     "_evidence_chart": 9,

@@ -178,13 +178,15 @@ class LossChart:
         Only marks whose data differ are listed; sending each entry under ``hold_sync`` is one
         comm message, so ``len(changes)`` is what a redraw costs before anything is sent.  With
         ``only`` (mark names, e.g. :data:`STREAM_MARKS`) the other marks are left out; the loss
-        scale is listed whenever its range changed (a streamed view lowers it).
+        scale and the loss axis' tick format are listed whenever they changed.
         """
         plan = _PLAN if only is None else [entry for entry in _PLAN if entry[0] in only]
         pending = mark_changes(self, plan, view)
         low, high = view.loss_range if view.loss_range is not None else (None, None)
         if self.loss_scale.min != low or self.loss_scale.max != high:
             pending.append((self.loss_scale, {"min": low, "max": high}))
+        if self.y_axis.tick_format != view.loss_tick_format:
+            pending.append((self.y_axis, {"tick_format": view.loss_tick_format}))
         return pending
 
     def send(self, pending: Sequence[Change]) -> int:

@@ -32,6 +32,7 @@ from lrwidget._view_layout import (
     LABEL_TOP,
     axis_fraction,
     loss_range,
+    loss_tick_format,
     streamed_range,
 )
 
@@ -134,6 +135,7 @@ class ChartView:
     pick_x: FloatArray = field(default_factory=_empty)
     pick_y: FloatArray = field(default_factory=_empty)
     loss_range: tuple[float, float] | None = None
+    loss_tick_format: str = ".3g"
 
 
 def stream_view(
@@ -145,7 +147,7 @@ def stream_view(
 ) -> ChartView:
     """``view`` with only the raw points and the smoothed line replaced (fresh arrays, each
     reduced to at most MAX_POINTS_PER_MARK points of the ``visible`` LR range), and the loss
-    range lowered when a new point falls below it.
+    range lowered when a new point falls below it (its tick format with it).
 
     A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
     (the last full redraw) is not sent again.
@@ -155,7 +157,10 @@ def stream_view(
     # it only when it changes); older ones were placed by that view's range on purpose.
     drawn = float(np.nanmax(view.raw_x)) if np.isfinite(view.raw_x).any() else -math.inf
     points = [fields[f"{mark}_y"][fields[f"{mark}_x"] > drawn] for mark in STREAM_MARKS]
-    return dataclasses.replace(view, **fields, loss_range=streamed_range(view.loss_range, points))
+    shown = streamed_range(view.loss_range, points)
+    if shown is not view.loss_range:
+        fields |= {"loss_range": shown, "loss_tick_format": loss_tick_format(shown)}
+    return dataclasses.replace(view, **fields)
 
 
 def _reduced(
@@ -251,6 +256,7 @@ def build_view(
     level = None if div_threshold is None or reference is None else div_threshold * reference
     view |= _divergence(level, lrs, start_lr, end_lr)
     view["loss_range"] = loss_range(losses, smoothed, analysis.window, len(rules), level)
+    view["loss_tick_format"] = loss_tick_format(view["loss_range"])
     return ChartView(**view)
 
 

@@ -1,5 +1,5 @@
 """Where the chart's pieces go, as plain numbers: the loss range of a full and of a streamed
-view.  Pure numpy and math, used by :mod:`lrwidget._view`."""
+view, and the loss axis' tick format.  Pure numpy and math, used by :mod:`lrwidget._view`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ _RANGE_PAD_TOP = 0.05
 # How far above the descent the rise after the minimum may stretch the range, as a share of
 # the descent's height.
 _RISE_SHARE = 0.3
+# The loss axis shows at most about this many ticks (bqplot's default on a 420 px figure).
+_MAX_TICKS = 10
 
 
 def axis_fraction(lr: float, start_lr: float, end_lr: float) -> float:
@@ -26,6 +28,20 @@ def axis_fraction(lr: float, start_lr: float, end_lr: float) -> float:
     if not math.isfinite(lr) or lr <= 0 or end_lr <= start_lr:
         return 0.0
     return math.log(lr / start_lr) / math.log(end_lr / start_lr)
+
+
+def loss_tick_format(loss_range: tuple[float, float] | None) -> str:
+    """A d3 format for the loss axis with enough decimals that neighbouring ticks differ.
+
+    Ticks are at least ``span / 10`` apart, so that step's first significant decimal is
+    enough: 2.33 to 2.39 gets ``.3f`` (2.330, 2.335, ...) instead of ``.3g`` (2.33, 2.33, ...).
+    """
+    if loss_range is None:
+        return ".3g"
+    step = (loss_range[1] - loss_range[0]) / _MAX_TICKS
+    if not math.isfinite(step) or step <= 0:
+        return ".3g"
+    return f".{min(max(math.ceil(-math.log10(step)), 0), 12)}f"
 
 
 def loss_range(

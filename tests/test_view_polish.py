@@ -9,6 +9,7 @@ import pytest
 from lrwidget import analyze
 from lrwidget._chart import LossChart
 from lrwidget._view import STREAM_MARKS, stream_view
+from lrwidget._view_layout import loss_tick_format
 from tests.test_view import END_LR, NUM_IT, START_LR, schedule_lrs, sweep_of, view_of
 
 
@@ -67,3 +68,45 @@ def test_the_range_holds_every_point_of_the_window_and_spikes_that_come_back(bet
     # Every point, raw and smoothed, stays below the lowest row of rule labels.
     lowest_label = min([*view.label_y, *view.label_left_y])
     assert (window.max() - bottom) / (top - bottom) < lowest_label
+
+
+def d3_ticks(low: float, high: float, count: int = 10) -> list[float]:
+    """d3's linear ticks (what bqplot's axis draws): a 1, 2 or 5 step near span / count."""
+    rough = (high - low) / count
+    power = 10.0 ** np.floor(np.log10(rough))
+    error = rough / power
+    step = power * (
+        10
+        if error >= np.sqrt(50)
+        else 5
+        if error >= np.sqrt(10)
+        else 2
+        if error >= np.sqrt(2)
+        else 1
+    )
+    return [
+        index * step for index in range(int(np.ceil(low / step)), int(np.floor(high / step)) + 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    "loss_range",
+    [(2.30, 2.36), (2.3, 2.31), (0.0, 250.0), (1e-4, 3e-4), (-1.5, 4.0), (1.0, 1.0009)],
+)
+def test_the_loss_ticks_never_repeat_a_label(loss_range: tuple[float, float]) -> None:
+    tick_format = loss_tick_format(loss_range)
+    texts = [format(tick, tick_format) for tick in d3_ticks(*loss_range)]
+    assert len(texts) >= 2 and len(set(texts)) == len(texts), texts
+
+
+def test_the_chart_sends_the_views_tick_format_with_its_range() -> None:
+    losses = 2.33 - 0.02 * np.sin(np.pi * np.linspace(0.0, 1.0, NUM_IT))  # a narrow range
+    sweep = sweep_of(losses)
+    view = view_of(sweep, analyze(sweep))
+    assert view.loss_range is not None
+    chart = LossChart(START_LR, END_LR)
+    chart.send(chart.changes(view))
+
+    ticks = [format(tick, chart.y_axis.tick_format) for tick in d3_ticks(*view.loss_range)]
+    assert len(set(ticks)) == len(ticks), ticks
+    assert chart.changes(view) == []

@@ -13,6 +13,7 @@ DOM classes (browser tests rely on them): ``lrw-run``, ``lrw-stop``, ``lrw-try``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -162,6 +163,8 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
         ),
         readout_html=widgets.HTML(),
     )
+    # A value the browser sends off its step (0.9800000000000001) is put back on it at once.
+    controls.beta_slider.observe(_snap_to_step, names="value")
     if not has_learner:
         for button in (controls.run_button, controls.try_button):
             button.disabled = True
@@ -186,6 +189,25 @@ class Binding:
     controls: tuple[str, ...]
     read: Callable[[Controls], Any]
     show: Callable[[Controls, Any], None]
+
+
+def on_step(slider: widgets.FloatSlider, value: float) -> float:
+    """``value`` rounded to the decimals of ``slider``'s step (0.001: three).
+
+    The browser's slider (noUiSlider) turns a value into a percentage of its range, snaps
+    that to a step and turns it back, in floats: 0.98 on the beta slider's 0 .. 0.999 comes
+    back as 0.9800000000000001, and a drag sends that to the kernel.  Rounded here, the trait
+    holds what the readout shows, and the kernel never sends such a value to the browser.
+    """
+    decimals = max(0, -math.floor(math.log10(slider.step))) if slider.step > 0 else 0
+    return round(value, decimals)
+
+
+def _snap_to_step(change: dict[str, Any]) -> None:
+    slider = change["owner"]
+    value = on_step(slider, change["new"])
+    if value != change["new"]:
+        slider.value = value
 
 
 def _show_divergence(controls: Controls, threshold: float | None) -> None:
@@ -217,8 +239,10 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(
         "beta",
         ("beta_slider",),
-        lambda c: float(c.beta_slider.value),
-        lambda c, value: setattr(c.beta_slider, "value", min(value, BETA_MAX)),
+        lambda c: on_step(c.beta_slider, float(c.beta_slider.value)),
+        lambda c, value: setattr(
+            c.beta_slider, "value", on_step(c.beta_slider, min(value, BETA_MAX))
+        ),
     ),
     _plain("smoothing", "smoothing_dropdown", str),
     Binding(

@@ -19,7 +19,13 @@ from lrwidget._stream import Change
 from lrwidget._style import format_lr
 from lrwidget.sweep import Sweep
 from lrwidget.widget import LRFinderWidget
-from tests.support.comm import CommRecorder, last_point_sent, last_sent, wait_until
+from tests.support.comm import (
+    CommRecorder,
+    browser_update,
+    last_point_sent,
+    last_sent,
+    wait_until,
+)
 from tests.support.controls import control
 from tests.support.engines import ReplayEngine, synthetic_sweep
 
@@ -105,3 +111,23 @@ def test_readout_cells_are_padded_numbers_never_wrap_and_the_selection_follows_t
     rows = dict(re.findall(r'<tr [^>]*data-rule="(\w+)"[^>]*style="([^"]*)"', readout))
     assert "var(--jp-layout-color2" in rows["steep"] and "var(--jp-brand-color" in rows["steep"]
     assert "var(--jp-layout-color2" not in rows["valley"]
+
+
+# --- item: the beta slider's value, as screen readers get it ---------------------------------
+
+
+def test_the_beta_slider_holds_and_sends_the_value_its_readout_shows(
+    comm_recorder: CommRecorder, sweep: Sweep
+) -> None:
+    widget = LRFinderWidget.from_sweep(sweep)
+    slider = control(widget, "lrw-beta")
+    # What the browser's slider (noUiSlider) makes of 0.98 on a 0 .. 0.999 range, step
+    # 0.001 (value -> percentage -> step -> value in floats), and sends after a drag.
+    browser_update(slider, value=0.9800000000000001)
+    assert widget.beta == 0.98 and repr(widget.beta) == "0.98"
+    assert repr(slider.value) == "0.98"
+    assert repr(last_sent(comm_recorder, slider, "value")) == "0.98"
+    # A value with float noise set from code is shown at the slider's precision.
+    widget.beta = 0.9000000000000001
+    assert repr(slider.value) == "0.9"
+    assert repr(last_sent(comm_recorder, slider, "value")) == "0.9"

@@ -78,6 +78,8 @@ class _ShownRule(NamedTuple):
     lr: float
     result: RuleResult
     color: str
+    #: Where its marker is drawn: ``lr`` within the axis, else the nearer end of the axis.
+    x: float
 
 
 def _empty() -> FloatArray:
@@ -102,6 +104,7 @@ class ChartView:
     span_label_y: FloatArray = field(default_factory=_empty)
     span_label_text: tuple[str, ...] = ()
     marker_names: tuple[str, ...] = ()
+    marker_lrs: tuple[float, ...] = ()
     marker_x: FloatArray = field(default_factory=_empty)
     marker_y: FloatArray = field(default_factory=_empty)
     marker_colors: tuple[str, ...] = ()
@@ -202,8 +205,9 @@ def divergence_for_level(
 
 
 def marker_positions(view: ChartView) -> Mapping[str, float]:
-    """Rule name -> x of its vertical marker, as drawn."""
-    return {name: float(view.marker_x[row, 0]) for row, name in enumerate(view.marker_names)}
+    """Rule name -> the LR its vertical marker stands for (drawn there, or at the end of the
+    axis when the LR lies beyond it)."""
+    return dict(zip(view.marker_names, view.marker_lrs, strict=True))
 
 
 def build_view(
@@ -246,11 +250,13 @@ def build_view(
     view |= _reduced("smoothed", lrs, smoothed, visible, keep=points)
     view |= _spans(analysis.excluded_spans, boundary, count, end_lr)
     rules = [
-        _ShownRule(name, float(result.lr), result, rule_color(name, rule_order))
+        _ShownRule(name, lr, result, rule_color(name, rule_order), min(max(lr, start_lr), end_lr))
         for name, result in analysis.rules.items()
         if name in shown and result.lr is not None
+        for lr in [float(result.lr)]
     ]
-    view |= _rule_markers(rules) | _rule_points(rules) | _rule_labels(rules, start_lr, end_lr)
+    view |= _rule_markers(rules) | _rule_points(rules, start_lr, end_lr)
+    view |= _rule_labels(rules, start_lr, end_lr)
     view |= _minimum_link(rules, start_lr, end_lr)
     reference = divergence_reference(analysis)
     level = None if div_threshold is None or reference is None else div_threshold * reference
@@ -317,23 +323,27 @@ def _spans(
 
 
 def _rule_markers(rules: Sequence[_ShownRule]) -> _Fields:
-    """A full-height vertical line per rule, at exactly the LR the rule returns."""
+    """A full-height vertical line per rule, at exactly the LR the rule returns (at the end
+    of the axis when that LR lies beyond it)."""
     if not rules:
         return {}
-    return _xy("marker", [[rule.lr, rule.lr] for rule in rules], [[0.0, 1.0]] * len(rules)) | {
+    return _xy("marker", [[rule.x, rule.x] for rule in rules], [[0.0, 1.0]] * len(rules)) | {
         "marker_names": tuple(rule.name for rule in rules),
+        "marker_lrs": tuple(rule.lr for rule in rules),
         "marker_colors": tuple(rule.color for rule in rules),
     }
 
 
-def _rule_points(rules: Sequence[_ShownRule]) -> _Fields:
-    """The point fastai plots for each rule; for ``minimum`` also the LR ÷ 10 it returns."""
+def _rule_points(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -> _Fields:
+    """The point fastai plots for each rule; for ``minimum`` also the LR ÷ 10 it returns,
+    unless that lies off the axis (its marker and label at the axis' end say where)."""
     points: list[tuple[float, float, str]] = []
     for rule in rules:
         drawn = [rule.result.point]
         if rule.name == "minimum" and rule.result.point is not None:
             drawn.append(rule.result.returned_point)
-        points += [(point[0], point[1], rule.color) for point in drawn if point is not None]
+        on_axis = [point for point in drawn if point is not None and start_lr <= point[0] <= end_lr]
+        points += [(point[0], point[1], rule.color) for point in on_axis]
     if not points:
         return {}
     x, y, colors = zip(*points, strict=True)
@@ -345,16 +355,24 @@ def _rule_labels(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) ->
     of it (``label_left_*``) in the right quarter of the axis so the text stays in the plot."""
     sides: dict[str, list[tuple[float, float, str, str]]] = {"label": [], "label_left": []}
     for row, rule in enumerate(rules):
-        flipped = axis_fraction(rule.lr, start_lr, end_lr) > _LABEL_FLIP_FRACTION
-        text = f"{rule.name} {format_lr(rule.lr)}"
+        flipped = axis_fraction(rule.x, start_lr, end_lr) > _LABEL_FLIP_FRACTION
+        text = _label_text(rule)
         height = LABEL_TOP - LABEL_STEP * row
-        sides["label_left" if flipped else "label"].append((rule.lr, height, text, rule.color))
+        sides["label_left" if flipped else "label"].append((rule.x, height, text, rule.color))
     view: _Fields = {}
     for mark, labels in sides.items():
         if labels:
             x, y, texts, colors = zip(*labels, strict=True)
             view |= _xy(mark, x, y) | {f"{mark}_text": texts, f"{mark}_colors": colors}
     return view
+
+
+def _label_text(rule: _ShownRule) -> str:
+    """``"valley 1.23e-03"``; an arrow points off the axis when the LR lies beyond it."""
+    text = f"{rule.name} {format_lr(rule.lr)}"
+    if rule.lr < rule.x:
+        return f"← {text}"
+    return f"{text} →" if rule.lr > rule.x else text
 
 
 def _minimum_link(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -> _Fields:
@@ -374,7 +392,8 @@ def _minimum_link(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -
             "minimum_label_align": "end" if near_right else "start",
             "minimum_label_x_offset": -CAPTION_OFFSET[0] if near_right else CAPTION_OFFSET[0],
         }
-        link = _xy("link", [lowest_lr, returned[0]], [lowest_loss, lowest_loss])
+        # Off the axis, the connector stops at its end, where the marker stands.
+        link = _xy("link", [lowest_lr, max(returned[0], start_lr)], [lowest_loss, lowest_loss])
         return link | _xy("minimum_label", [lowest_lr], [lowest_loss]) | caption
     return {}
 

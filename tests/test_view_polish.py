@@ -8,7 +8,8 @@ import pytest
 
 from lrwidget import analyze
 from lrwidget._chart import LossChart
-from lrwidget._view import STREAM_MARKS, stream_view
+from lrwidget._style import format_lr
+from lrwidget._view import STREAM_MARKS, marker_positions, stream_view
 from lrwidget._view_layout import loss_tick_format
 from tests.test_view import END_LR, NUM_IT, START_LR, schedule_lrs, sweep_of, view_of
 
@@ -110,3 +111,21 @@ def test_the_chart_sends_the_views_tick_format_with_its_range() -> None:
     ticks = [format(tick, chart.y_axis.tick_format) for tick in d3_ticks(*view.loss_range)]
     assert len(set(ticks)) == len(ticks), ticks
     assert chart.changes(view) == []
+
+
+def test_a_minimum_below_the_axis_is_drawn_at_its_start_with_an_arrow_and_its_value() -> None:
+    # A loss that only rises: the lowest point is the window's first, ÷10 lies off the axis.
+    sweep = sweep_of(1.0 + np.linspace(0.0, 1.0, NUM_IT))
+    analysis = analyze(sweep)
+    minimum = analysis.rules["minimum"].lr
+    assert minimum is not None and minimum < START_LR
+    view = view_of(sweep, analysis)
+
+    row = view.marker_names.index("minimum")
+    np.testing.assert_array_equal(view.marker_x[row], [START_LR, START_LR])
+    assert marker_positions(view)["minimum"] == minimum  # the readout still gets its LR
+    text = f"← minimum {format_lr(minimum)}"
+    assert text in view.label_text  # drawn right of the axis' start, never clipped
+    assert view.label_x[view.label_text.index(text)] == START_LR
+    drawn = [*view.marker_x.ravel(), *view.label_x, *view.label_left_x, *view.point_x]
+    assert all(START_LR <= x <= END_LR for x in [*drawn, *view.link_x])

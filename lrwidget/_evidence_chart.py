@@ -59,13 +59,14 @@ class EvidenceChart:
         self.panel_line = bqplot.Lines(scales=on_panel, stroke_width=2.0, **_QUIET)
         self.panel_point = bqplot.Scatter(scales=on_panel, default_size=70, **_QUIET)
         self.panel_axis = bqplot.Axis(
-            scale=self.panel_scale, side="left", tick_format=".2g", grid_lines="dashed"
+            scale=self.panel_scale, side="left", tick_format=".2g", num_ticks=4, grid_lines="dashed"
         )
         x_axis = bqplot.Axis(scale=x_scale, tick_format=".0e", grid_lines="dashed")
         self.panel = bqplot.Figure(
             marks=[self.band, self.panel_line, self.panel_point],
             axes=[x_axis, self.panel_axis],
             animation_duration=0,
+            display_toolbar=False,
             fig_margin={"top": 10, "bottom": 30, "left": 65, "right": 20},
             min_aspect_ratio=0.01,
             layout={"width": "100%", "height": PANEL_HEIGHT, "display": "none"},

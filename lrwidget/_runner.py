@@ -114,7 +114,8 @@ class SweepRunner:
             if sweep is not None:
                 self.sweep = sweep
             self.error = self.draw_error = None
-            self.started_at, self.ended_at = time.perf_counter(), None
+            if kind == "sweep":  # the sweep's own timings (the progress text shows them)
+                self.started_at, self.ended_at = time.perf_counter(), None
         with _HOLDERS_LOCK:
             _HOLDERS[id(learn)] = self
         worker = threading.Thread(
@@ -172,7 +173,9 @@ class SweepRunner:
             self.result = result
             if isinstance(result, Sweep):
                 self.sweep = result
-            self.error, self.ended_at, self._learn = error, time.perf_counter(), None
+            self.error, self._learn = error, None
+            if self.kind == "sweep":
+                self.ended_at = time.perf_counter()
         with _HOLDERS_LOCK:
             if _HOLDERS.get(id(learn)) is self:
                 del _HOLDERS[id(learn)]

@@ -19,7 +19,7 @@ from lrwidget._trials_view import BEST_COLOR, TrialsView
 
 _QUIET: dict[str, Any] = {"enable_hover": False, "interactions": {}}
 #: The marks a streamed update of running trials redraws.
-CURVE_MARKS = ("valid", "curves")
+CURVE_MARKS = ("valid", "best", "curves")
 _PLAN: tuple[tuple[str, dict[str, str]], ...] = (
     ("valid", {"x": "valid_x", "y": "valid_y", "colors": "valid_colors"}),
     ("best", {"x": "best_x", "y": "best_y"}),
@@ -58,7 +58,8 @@ class TrialsChart:
                     scale=self.valid_scale,
                     side="left",
                     tick_format=".3g",
-                    label="trial: valid loss",
+                    num_ticks=3,
+                    label="valid loss",
                     grid_lines="dashed",
                 ),
             ],
@@ -81,7 +82,8 @@ class TrialsChart:
                     scale=loss_scale,
                     side="left",
                     tick_format=".3g",
-                    label="trial: train loss",
+                    num_ticks=5,
+                    label="train loss",
                     grid_lines="dashed",
                 ),
             ],
@@ -108,6 +110,9 @@ class TrialsChart:
 def _figure(height: str) -> dict[str, Any]:
     return {
         "animation_duration": 0,
+        # bqplot's own pan/zoom toolbar would move the LR scale shared with the sweep chart
+        # behind the widget's Zoom toggle.
+        "display_toolbar": False,
         "fig_margin": {"top": 10, "bottom": 35, "left": 65, "right": 20},
         "min_aspect_ratio": 0.01,
         "layout": {"width": "100%", "height": height, "display": "none"},

@@ -9,10 +9,10 @@ messages above its rate limit, so everything the widget sends goes through one o
   counts in the budget, and streaming makes room for it afterwards.
 * While a sweep runs, the worker calls :meth:`StreamScheduler.poke` after each batch; one
   long-lived update thread sends the streamed updates, light ones (the points, the smoothed
-  line, the bar, the progress text: ``LIGHT_MESSAGES``) between full ones (everything) every
-  ``FULL_STREAM_INTERVAL``, each only when its messages fit.  One thread rather than a timer
-  per update: overlapping short-lived threads each got a malloc arena of their own, which
-  raised the sweep's peak memory by megabytes.
+  line, the y range, the bar, the progress text: ``LIGHT_MESSAGES``) between full ones
+  (everything) every ``FULL_STREAM_INTERVAL``, each only when its messages fit.  One thread
+  rather than a timer per update: overlapping short-lived threads each got a malloc arena of
+  their own, which raised the sweep's peak memory by megabytes.
 * When the sweep ends, :meth:`StreamScheduler.finish` sends the final update in full, as soon
   as the budget allows (the last points first when a light update fits sooner).
 
@@ -39,11 +39,12 @@ DRAW_SHARE = 5.0
 MAX_STREAM_INTERVAL = 0.1
 #: While a sweep streams, the whole chart, the readout and the status are redrawn at most this
 #: often; the updates in between are light (at most LIGHT_MESSAGES messages: the points, the
-#: smoothed line, the bar and the progress text; about 5 a second within the budget).
+#: smoothed line, the loss scale and its tick format when a point moves the y range, the bar
+#: and the progress text; 3 a second or more within the budget).
 FULL_STREAM_INTERVAL = 2.0
-LIGHT_MESSAGES = 4
+LIGHT_MESSAGES = 6
 
-#: What a frame holds: "light" (points, smoothed line, progress) or "full" (everything).
+#: What a frame holds: "light" (points, smoothed line, y range, progress) or "full" (everything).
 FrameKind = Literal["light", "full"]
 #: One widget's pending update: the widget and the traits to assign (one comm message).
 Change = tuple[Any, dict[str, Any]]

@@ -61,29 +61,58 @@ class Controls:
     readout_html: widgets.HTML
 
     def rows(self, *figures: widgets.DOMWidget) -> list[widgets.Widget]:
-        """The widget's children, top to bottom, with the chart's figures in their place."""
+        """The widget's children, top to bottom, with the chart's figures in their place.
+
+        Each row wraps (a narrow output area puts its controls under each other instead of
+        shrinking sliders to a handle), and the readout scrolls sideways inside its own box.
+        """
         return [
-            widgets.HBox(
-                [
-                    self.run_button,
-                    self.stop_button,
-                    self.try_button,
-                    self.zoom_toggle,
-                    self.status_html,
-                ]
+            _row(
+                self.run_button,
+                self.stop_button,
+                self.try_button,
+                self.zoom_toggle,
+                self.status_html,
             ),
-            widgets.HBox([self.progress, self.progress_html]),
+            _row(self.progress, self.progress_html),
             *figures,
-            widgets.HBox([self.preset_dropdown, self.beta_slider, self.smoothing_dropdown]),
-            widgets.HBox([self.skip_start_slider, self.skip_end_slider]),
-            widgets.HBox([self.div_checkbox, self.div_slider]),
-            widgets.HBox([self.rules_select, self.selected_dropdown, self.show_how_checkbox]),
-            self.readout_html,
+            _row(self.preset_dropdown, self.beta_slider, self.smoothing_dropdown),
+            _row(self.skip_start_slider, self.skip_end_slider),
+            _row(self.div_checkbox, self.div_slider),
+            _row(self.rules_select, self.selected_dropdown, self.show_how_checkbox),
+            widgets.Box([self.readout_html], layout=_READOUT_BOX_LAYOUT),
         ]
 
     def all(self) -> list[widgets.Widget]:
         """Every control, in field order."""
         return [getattr(self, item.name) for item in fields(self)]
+
+
+#: A slider never shrinks below this width (its handle and readout stay usable); a row
+#: wraps instead.
+SLIDER_MIN_WIDTH = "260px"
+_SLIDERS = ("beta_slider", "skip_start_slider", "skip_end_slider", "div_slider")
+_DROPDOWNS = ("smoothing_dropdown", "selected_dropdown", "preset_dropdown", "rules_select")
+# overflow-x: auto (a wide table scrolls inside its box), overflow-y: hidden.
+_READOUT_BOX_LAYOUT = {"overflow": "auto hidden", "max_width": "100%", "width": "100%"}
+
+
+def _row(*children: widgets.Widget) -> widgets.HBox:
+    """A row of controls that wraps onto further lines when the output area is narrow."""
+    return widgets.HBox(
+        list(children),
+        layout={"flex_flow": "row wrap", "align_items": "center", "max_width": "100%"},
+    )
+
+
+def _fit_narrow_areas(controls: Controls) -> None:
+    """Sliders grow from 260 px and wrap below that; dropdowns never stick out of the area."""
+    for name in _SLIDERS:
+        layout = getattr(controls, name).layout
+        layout.min_width, layout.flex = SLIDER_MIN_WIDTH, f"1 1 {SLIDER_MIN_WIDTH}"
+    for name in _DROPDOWNS:
+        getattr(controls, name).layout.max_width = "100%"
+    controls.readout_html.layout.max_width = "100%"
 
 
 _CLASSES = {
@@ -171,6 +200,7 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
             button.tooltip = "No Learner: this widget shows a recorded sweep."
     for name, css_class in _CLASSES.items():
         getattr(controls, name).add_class(css_class)
+    _fit_narrow_areas(controls)
     return controls
 
 

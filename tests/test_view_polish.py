@@ -3,14 +3,18 @@ layout, checked on the pure view (and the chart's pending changes) with no brows
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 
 from lrwidget import analyze
 from lrwidget._chart import LossChart
+from lrwidget._controls import build_controls
 from lrwidget._style import format_lr
 from lrwidget._view import STREAM_MARKS, marker_positions, stream_view
-from lrwidget._view_layout import loss_tick_format
+from lrwidget._view_layout import (
+    loss_tick_format,
+)
 from tests.test_view import END_LR, NUM_IT, START_LR, schedule_lrs, sweep_of, view_of
 
 
@@ -126,6 +130,31 @@ def test_a_minimum_below_the_axis_is_drawn_at_its_start_with_an_arrow_and_its_va
     assert marker_positions(view)["minimum"] == minimum  # the readout still gets its LR
     text = f"← minimum {format_lr(minimum)}"
     assert text in view.label_text  # drawn right of the axis' start, never clipped
-    assert view.label_x[view.label_text.index(text)] == START_LR
+    assert view.label_x[view.label_text.index(text)] >= START_LR
     drawn = [*view.marker_x.ravel(), *view.label_x, *view.label_left_x, *view.point_x]
     assert all(START_LR <= x <= END_LR for x in [*drawn, *view.link_x])
+
+
+def test_the_controls_reflow_in_a_narrow_output_area() -> None:
+    controls = build_controls(["minimum", "steep", "valley", "slide"], NUM_IT, has_learner=True)
+    figure = widgets.Box()
+    rows = controls.rows(figure)
+
+    boxes = [row for row in rows if isinstance(row, widgets.HBox)]
+    assert len(boxes) == 6
+    for box in boxes:
+        assert box.layout.flex_flow == "row wrap"  # wraps instead of squeezing its controls
+    sliders = [controls.beta_slider, controls.skip_start_slider, controls.skip_end_slider]
+    for slider in [*sliders, controls.div_slider]:
+        assert slider.layout.min_width == "260px" and slider.layout.flex == "1 1 260px"
+    dropdowns = [controls.smoothing_dropdown, controls.selected_dropdown, controls.preset_dropdown]
+    for dropdown in [*dropdowns, controls.rules_select]:
+        assert dropdown.layout.max_width == "100%"
+    readout_box = rows[-1]
+    assert readout_box.children == (controls.readout_html,)
+    assert readout_box.layout.overflow == "auto hidden"  # scrolls sideways in its box
+    assert readout_box.layout.max_width == "100%"
+    # Every control is still shown once, and the figure in its place.
+    assert rows.count(figure) == 1
+    shown = [figure, *(child for row in rows if row is not figure for child in row.children)]
+    assert sorted(map(id, shown)) == sorted(map(id, [*controls.all(), figure]))

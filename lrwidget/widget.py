@@ -20,7 +20,7 @@ import numpy as np
 import traitlets
 from traitlets import Bool, Float, Int, List, Unicode, observe, validate
 
-from lrwidget import _readout
+from lrwidget import _readout, _static
 from lrwidget._boundaries import skip_for_handle
 from lrwidget._chart import LossChart
 from lrwidget._controls import (
@@ -39,6 +39,7 @@ from lrwidget._runner import (
     holder_of,
     resolve_engine,
 )
+from lrwidget._static import StaticView
 from lrwidget._stream import Change, FrameKind, StreamScheduler
 from lrwidget._sweep_control import SweepControl
 from lrwidget._trial_control import TrialControl, TrialState
@@ -476,6 +477,30 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         elif self._run_refused and runner.running:
             notes.append(self._run_refused)
         return tuple(note for note in notes if note)
+
+    def static_view(self) -> StaticView:
+        """The widget as it is now, as text and HTML with a PNG of the chart: displaying it
+        shows that in any notebook viewer, no widget needed.
+
+        A widget's own output is computed when the cell displays it, often before its sweep
+        has run, and Jupyter never updates it: a notebook saved after the sweep keeps that
+        first summary for viewers without widgets.  Display ``widget.static_view()`` in a
+        later cell to save the final state.
+
+        Example:
+            >>> widget.run(); widget.static_view()  # doctest: +SKIP
+        """
+        schedule = (self.start_lr, self.end_lr, self.num_it)
+        shown = (self.rule_names, tuple(self.shown_rules), self.selected, self.lr, self.custom_lr)
+        return _static.static_view(_static.state_of(self.sweep, self._analyze(), shown, schedule))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """ipywidgets' widget view, with the static view's text and HTML for viewers
+        without widgets (computed now: see :meth:`static_view`)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        return {**bundle, **self.static_view()._repr_mimebundle_()}
 
     def __repr__(self) -> str:
         return (

@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "_trial_control": 10,
     "_peer_control": 10,
     "_frames": 11,
+    "_static": 9,
     "widget": 12,
     "__init__": 13,
 }

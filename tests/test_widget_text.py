@@ -8,10 +8,13 @@ known batch where a test must look mid-sweep.
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 import threading
 from collections.abc import Sequence
 
+import matplotlib
 import pytest
 
 from lrwidget import _stream
@@ -131,3 +134,60 @@ def test_the_beta_slider_holds_and_sends_the_value_its_readout_shows(
     widget.beta = 0.9000000000000001
     assert repr(slider.value) == "0.9"
     assert repr(last_sent(comm_recorder, slider, "value")) == "0.9"
+
+
+# --- item: static views -----------------------------------------------------------------------
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _embedded_png(page: str) -> bytes:
+    found = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(found) == 1, "one embedded PNG"
+    return base64.b64decode(found[0], validate=True)
+
+
+def test_the_mimebundle_after_a_sweep_holds_its_final_state_as_text_html_and_png(
+    comm_recorder: CommRecorder, sweep: Sweep
+) -> None:
+    backend = matplotlib.get_backend()
+    widget = ReplayEngine(sweep).widget()
+    widget.run()
+    widget.wait(TIMEOUT, chart=True)
+    bundle = widget._repr_mimebundle_()
+    # The live widget is still what JupyterLab draws.
+    assert bundle[WIDGET_VIEW]["model_id"] == widget.model_id
+    text = bundle["text/plain"]
+    assert text.startswith("LRFinderWidget: done, 100 / 100 points")
+    answered = {n: r.lr for n, r in widget.analysis.rules.items() if r.lr is not None}
+    assert answered
+    for name, lr in answered.items():
+        assert re.search(rf"^  {name} +{re.escape(format_lr(lr))}", text, re.MULTILINE), name
+    assert f"lr = {format_lr(widget.lr)} (valley)" in text
+    page = bundle["text/html"]
+    assert 'data-status="done"' in page
+    for name, lr in answered.items():
+        assert f'data-rule="{name}" data-lr="{lr!r}"' in page
+    png = _embedded_png(page)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert 300 <= width <= 1000 and 150 <= height <= 600
+    assert matplotlib.get_backend() == backend  # drawn on its own Agg canvas
+    # The same on demand, as an object a later cell displays (no widget in it).
+    view = widget.static_view()
+    assert view._repr_mimebundle_() == {"text/plain": text, "text/html": page}
+    assert WIDGET_VIEW not in view._repr_mimebundle_()
+
+
+def test_the_mimebundle_before_a_sweep_says_ready_and_draws_no_chart(
+    comm_recorder: CommRecorder, sweep: Sweep
+) -> None:
+    widget = ReplayEngine(sweep).widget()
+    bundle = widget._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("LRFinderWidget: ready, 0 / 100 points")
+    assert "<img" not in bundle["text/html"]
+    assert "ready" in repr(widget)
+    widget.run()
+    widget.wait(TIMEOUT, chart=True)
+    # A repr is computed when asked: it shows the sweep's real state.
+    assert "status='done'" in repr(widget) and "points=100" in repr(widget)

@@ -15,14 +15,14 @@ Marks, bottom to top (all share the log-scale LR axis):
   ``default_size``; hovering a point fills its tooltip;
 * ``smoothed`` – the smoothed loss, a ``Lines``;
 * ``markers`` – one multi-line ``Lines`` holding a vertical line per rule, at exactly the LR
-  the rule returns;
+  the rule returns, rising from the bottom to its label's row;
 * ``highlight`` – a wide translucent vertical line at the selected LR;
 * ``minimum_link`` – a horizontal dashed connector at the true minimum's loss, from the true
   minimum (right end) to its LR ÷ 10, the returned minimum (left end, one decade to the left);
 * ``points`` – a ``Scatter`` of every rule's plotted point (and the returned minimum);
 * ``labels`` / ``labels_left`` – a ``Label`` text per marker, e.g. ``"valley 1.23e-03"``,
-  drawn right of its line, or left of it (``labels_left``) when the line is in the right
-  quarter of the axis so the text stays inside the plot;
+  drawn right of its line, or left of it (``labels_left``), where no other marker line runs
+  through it and it stays inside the plot (:func:`lrwidget._view_layout.place_labels`);
 * ``minimum_label`` – under the minimum connector, :func:`lrwidget._view.minimum_caption`;
 * ``divergence_line`` / ``divergence_handle`` – the divergence threshold, draggable in y;
 * ``handles`` – ``Scatter(enable_move=True, restrict_x=True)``: the skip-start and skip-end

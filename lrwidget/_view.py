@@ -28,11 +28,16 @@ from lrwidget._style import (
     rule_color,
 )
 from lrwidget._view_layout import (
+    LABEL_GAP,
     LABEL_STEP,
     LABEL_TOP,
+    PLOT_WIDTH,
     axis_fraction,
+    label_width,
     loss_range,
     loss_tick_format,
+    lr_at,
+    place_labels,
     streamed_range,
 )
 
@@ -44,7 +49,7 @@ _HANDLE_NAMED_SPANS = frozenset({"skip start", "skip end"})
 #: Height of the skip handles, as a fraction of the plot (unit y scale).
 HANDLE_Y = 0.03
 _PICK_Y = 0.5
-# A label whose line lies beyond this fraction of the (log) axis is drawn left of the line.
+# A label whose line lies beyond this fraction of the (log) axis goes left of it where it can.
 _LABEL_FLIP_FRACTION = 0.75
 _SPAN_LABEL_Y = 0.12
 #: The lowest-loss caption sits below and right of the true minimum (pixels), where the curve
@@ -227,12 +232,14 @@ def build_view(
     skip_end: int,
     div_threshold: float | None,
     visible: tuple[float, float] | None = None,
+    plot_width: float = PLOT_WIDTH,
 ) -> ChartView:
     """Compute every array the chart shows.  Pure: no widget is touched.
 
     ``lrs``/``losses`` are the raw record; ``analysis`` the result of ``analyze`` on it (None
     while there is nothing to analyse); ``shown`` the rules to draw; ``visible`` the LR range
-    on screen when zoomed (None: all of it).  The raw points and the smoothed line are reduced
+    on screen when zoomed (None: all of it); ``plot_width`` the plot's width in pixels, for
+    placing the rule labels.  The raw points and the smoothed line are reduced
     to what a screen can show; everything else is drawn at its exact position.
     """
     lrs = np.asarray(lrs, dtype=np.float64)
@@ -256,7 +263,7 @@ def build_view(
         for lr in [float(result.lr)]
     ]
     view |= _rule_markers(rules) | _rule_points(rules, start_lr, end_lr)
-    view |= _rule_labels(rules, start_lr, end_lr)
+    view |= _rule_labels(rules, start_lr, end_lr, plot_width)
     view |= _minimum_link(rules, start_lr, end_lr)
     reference = divergence_reference(analysis)
     level = None if div_threshold is None or reference is None else div_threshold * reference
@@ -323,8 +330,8 @@ def _spans(
 
 
 def _rule_markers(rules: Sequence[_ShownRule]) -> _Fields:
-    """A full-height vertical line per rule, at exactly the LR the rule returns (at the end
-    of the axis when that LR lies beyond it)."""
+    """A vertical line per rule, at exactly the LR the rule returns (at the end of the axis
+    when that LR lies beyond it); _rule_labels stops each at its label's row."""
     if not rules:
         return {}
     return _xy("marker", [[rule.x, rule.x] for rule in rules], [[0.0, 1.0]] * len(rules)) | {
@@ -350,20 +357,37 @@ def _rule_points(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) ->
     return _xy("point", x, y) | {"point_colors": colors}
 
 
-def _rule_labels(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -> _Fields:
-    """``"valley 1.23e-03"`` per rule, one row each from the top; right of its line, or left
-    of it (``label_left_*``) in the right quarter of the axis so the text stays in the plot."""
+def _rule_labels(
+    rules: Sequence[_ShownRule], start_lr: float, end_lr: float, plot_width: float
+) -> _Fields:
+    """``"valley 1.23e-03"`` per rule, one row each, placed (see place_labels) so that no
+    marker line runs through another rule's label and none leaves the plot: right of its
+    line (``label_*``, drawn from their x) or left of it (``label_left_*``, ending at their x),
+    preferably left in the right quarter of the axis.  Also each marker's ``marker_y``: its
+    line rises to the top of its label's row and stops there."""
+    texts = [_label_text(rule) for rule in rules]
+    fractions = [axis_fraction(rule.x, start_lr, end_lr) for rule in rules]
+    pixels = [fraction * plot_width for fraction in fractions]
+    widths = [label_width(text) for text in texts]
+    prefer_left = [fraction > _LABEL_FLIP_FRACTION for fraction in fractions]
+    rows, starts = place_labels(pixels, widths, prefer_left, plot_width)
+    heights = [LABEL_TOP - LABEL_STEP * row for row in rows]
     sides: dict[str, list[tuple[float, float, str, str]]] = {"label": [], "label_left": []}
-    for row, rule in enumerate(rules):
-        flipped = axis_fraction(rule.x, start_lr, end_lr) > _LABEL_FLIP_FRACTION
-        text = _label_text(rule)
-        height = LABEL_TOP - LABEL_STEP * row
-        sides["label_left" if flipped else "label"].append((rule.x, height, text, rule.color))
-    view: _Fields = {}
+    for index, rule in enumerate(rules):
+        pixel, start, width = pixels[index], starts[index], widths[index]
+        left_of_line = start + width <= pixel
+        anchor = start + width + LABEL_GAP if left_of_line else start - LABEL_GAP
+        # Next to its own line the label is anchored at the line's exact LR.
+        x = rule.x if abs(anchor - pixel) < 1e-6 else lr_at(anchor, start_lr, end_lr, plot_width)
+        entry = (x, heights[index], texts[index], rule.color)
+        sides["label_left" if left_of_line else "label"].append(entry)
+    tops = [[0.0, min(height + LABEL_STEP / 2, 1.0)] for height in heights]
+    view: _Fields = {"marker_y": np.array(tops, dtype=np.float64)} if rules else {}
     for mark, labels in sides.items():
         if labels:
-            x, y, texts, colors = zip(*labels, strict=True)
-            view |= _xy(mark, x, y) | {f"{mark}_text": texts, f"{mark}_colors": colors}
+            label_x, label_y, label_texts, colors = zip(*labels, strict=True)
+            view |= _xy(mark, label_x, label_y)
+            view |= {f"{mark}_text": label_texts, f"{mark}_colors": colors}
     return view
 
 

@@ -1,15 +1,16 @@
-"""Where the chart's pieces go, as plain numbers: the loss range of a full and of a streamed
-view, and the loss axis' tick format.  Pure numpy and math, used by :mod:`lrwidget._view`."""
+"""Where the chart's pieces go, as plain numbers: the loss range and its tick format, and where
+each rule's label sits on its row.  Pure numpy and math, used by :mod:`lrwidget._view`."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
 #: Label rows, in fractions of the plot's height (unit y scale): the first row's centre and
-#: the step between rows.
+#: the step between rows.  A marker line stops at the top of its label's row.
 LABEL_TOP = 0.965
 LABEL_STEP = 0.055
 # Half the height of a label row, in axis fractions: the data stays below the lowest row.
@@ -19,6 +20,13 @@ _RANGE_PAD_TOP = 0.05
 # How far above the descent the rise after the minimum may stretch the range, as a share of
 # the descent's height.
 _RISE_SHARE = 0.3
+#: The plot's width in pixels when the figure is 620 px wide (its margins take ~100 px); the
+#: kernel never learns the real width, so labels are placed for this one.
+PLOT_WIDTH = 520.0
+#: Estimated width of one character of a 12 px bold label, in pixels.
+CHAR_WIDTH = 7.0
+#: Gap between a marker line and its label, in pixels (the labels' ``x_offset``).
+LABEL_GAP = 4.0
 # The loss axis shows at most about this many ticks (bqplot's default on a 420 px figure).
 _MAX_TICKS = 10
 
@@ -42,6 +50,85 @@ def loss_tick_format(loss_range: tuple[float, float] | None) -> str:
     if not math.isfinite(step) or step <= 0:
         return ".3g"
     return f".{min(max(math.ceil(-math.log10(step)), 0), 12)}f"
+
+
+def lr_at(pixel: float, start_lr: float, end_lr: float, width: float) -> float:
+    """The LR at ``pixel`` from the left of a log axis ``width`` pixels wide."""
+    return start_lr * (end_lr / start_lr) ** (pixel / width)
+
+
+def label_width(text: str) -> float:
+    """Estimated pixel width of a 12 px bold label (about 7 px a character)."""
+    return CHAR_WIDTH * len(text)
+
+
+def place_labels(
+    pixels: Sequence[float], widths: Sequence[float], prefer_left: Sequence[bool], width: float
+) -> tuple[list[int], list[float]]:
+    """Each label's row (0: the top) and left edge (pixels), so that no marker line runs
+    through another rule's label and none leaves ``[0, width]``.
+
+    Each marker line rises from the bottom to its own label's row and stops there, so a label
+    is crossed only by the lines of labels above it.  Rows are filled from the bottom: each
+    takes a rule whose label, right of its line (left when ``prefer_left``) or left of it,
+    holds none of the lines still rising past it, the rules' order kept where it can be.
+    When no label fits clear, the last rule takes the row, in the clear stretch between those
+    lines nearest its own, or else right of its line, kept inside the plot.
+    """
+    count = len(pixels)
+    rows, lefts = [0] * count, [0.0] * count
+    remaining = list(range(count))
+    for row in range(count - 1, -1, -1):
+        index, left = _next_label(remaining, pixels, widths, prefer_left, width)
+        rows[index], lefts[index] = row, left
+        remaining.remove(index)
+    return rows, lefts
+
+
+def _next_label(
+    remaining: Sequence[int],
+    pixels: Sequence[float],
+    widths: Sequence[float],
+    prefer_left: Sequence[bool],
+    width: float,
+) -> tuple[int, float]:
+    """The rule (an index into ``pixels``) whose label takes the lowest free row, and its left
+    edge: the latest in order whose label is clear of the other ``remaining`` lines."""
+    for index in reversed(remaining):
+        pixel, label = pixels[index], widths[index]
+        others = [pixels[other] for other in remaining if other != index]
+        right, left = pixel + LABEL_GAP, pixel - LABEL_GAP - label
+        for side in [left, right] if prefer_left[index] else [right, left]:
+            if _is_clear(side, label, others, width):
+                return index, side
+    index = remaining[-1]
+    pixel, label = pixels[index], widths[index]
+    # Its own line bounds the stretches too: a label is never drawn across its own line.
+    gaps = _gap_positions(pixel, label, sorted(pixels[other] for other in remaining), width)
+    fallback = min(max(pixel + LABEL_GAP, 0.0), max(width - label, 0.0))
+    return index, min(gaps, key=lambda start: _distance(start, label, pixel), default=fallback)
+
+
+def _is_clear(start: float, label: float, others: Sequence[float], width: float) -> bool:
+    inside = start >= 0.0 and start + label <= width
+    return inside and not any(start <= other <= start + label for other in others)
+
+
+def _gap_positions(pixel: float, label: float, lines: Sequence[float], width: float) -> list[float]:
+    """For each clear stretch between the (sorted) marker ``lines`` wide enough for the
+    label, its start placed as near ``pixel`` as the stretch allows."""
+    edges = [-LABEL_GAP, *lines, width + LABEL_GAP]
+    starts: list[float] = []
+    for low, high in itertools.pairwise(edges):
+        first, last = low + LABEL_GAP, high - LABEL_GAP - label
+        if last >= first:
+            starts.append(min(max(pixel - label / 2, first), last))
+    return starts
+
+
+def _distance(start: float, label: float, pixel: float) -> float:
+    """How far a label spanning ``[start, start + label]`` lies from its line at ``pixel``."""
+    return max(start - pixel, pixel - start - label, 0.0)
 
 
 def loss_range(

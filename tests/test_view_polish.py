@@ -3,6 +3,8 @@ layout, checked on the pure view (and the chart's pending changes) with no brows
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as widgets
 import numpy as np
 import pytest
@@ -13,9 +15,15 @@ from lrwidget._controls import build_controls
 from lrwidget._style import format_lr
 from lrwidget._view import STREAM_MARKS, marker_positions, stream_view
 from lrwidget._view_layout import (
+    LABEL_GAP,
+    LABEL_STEP,
+    PLOT_WIDTH,
+    axis_fraction,
+    label_width,
     loss_tick_format,
 )
-from tests.test_view import END_LR, NUM_IT, START_LR, schedule_lrs, sweep_of, view_of
+from lrwidget.suggest import DEFAULT_RULES
+from tests.test_view import END_LR, NUM_IT, START_LR, bowl, schedule_lrs, sweep_of, view_of
 
 
 def falling(count: int) -> np.ndarray:
@@ -133,6 +141,58 @@ def test_a_minimum_below_the_axis_is_drawn_at_its_start_with_an_arrow_and_its_va
     assert view.label_x[view.label_text.index(text)] >= START_LR
     drawn = [*view.marker_x.ravel(), *view.label_x, *view.label_left_x, *view.point_x]
     assert all(START_LR <= x <= END_LR for x in [*drawn, *view.link_x])
+
+
+def rule_at(name: str, index: int) -> Callable[..., tuple[float, tuple[float, float]]]:
+    """A custom rule named ``name`` that points at the ``index``-th batch."""
+
+    def rule(lrs: np.ndarray, losses: np.ndarray, num_it: int) -> tuple[float, tuple[float, float]]:
+        return float(lrs[index]), (float(lrs[index]), float(losses[index]))
+
+    rule.__name__ = name
+    return rule
+
+
+def test_seven_labels_at_620_px_are_crossed_by_no_marker_line_and_stay_in_the_plot() -> None:
+    sweep = sweep_of(bowl())
+    custom = [
+        rule_at("cautious_half_of_valley", 35),  # just left of slide and valley
+        rule_at("my_teams_rule_of_thumb", 62),  # just left of minimum
+        rule_at("edge_of_stability_guess", 84),  # near the right edge
+    ]
+    analysis = analyze(sweep, methods=(*DEFAULT_RULES, *custom))
+    view = view_of(sweep, analysis)
+    assert len(view.marker_names) == 7
+
+    def pixel(lr: float) -> float:
+        return axis_fraction(lr, START_LR, END_LR) * PLOT_WIDTH
+
+    # Each marker line: its x in pixels and how high it rises (a fraction of the plot).
+    lines = {
+        name: (pixel(x), top)
+        for name, x, top in zip(
+            view.marker_names, view.marker_x[:, 0], view.marker_y[:, 1], strict=True
+        )
+    }
+    boxes = {}  # rule name -> the left, right (pixels) and bottom (fraction) of its label
+    for texts, xs, ys, side in (
+        (view.label_text, view.label_x, view.label_y, 1),
+        (view.label_left_text, view.label_left_x, view.label_left_y, -1),
+    ):
+        for text, x, y in zip(texts, xs, ys, strict=True):
+            name, width = text.split()[0], label_width(text)
+            anchor = pixel(x) + side * LABEL_GAP
+            left, right = (anchor, anchor + width) if side == 1 else (anchor - width, anchor)
+            boxes[name] = (left, right, y - LABEL_STEP / 2)
+    assert set(boxes) == set(lines)
+    for name, (left, right, bottom) in boxes.items():
+        assert left >= -1e-6 and right <= PLOT_WIDTH + 1e-6, (name, left, right)
+        crossing = [
+            other
+            for other, (line, top) in lines.items()
+            if other != name and left <= line <= right and top > bottom
+        ]
+        assert crossing == [], (name, crossing)
 
 
 def test_the_controls_reflow_in_a_narrow_output_area() -> None:

@@ -91,6 +91,8 @@ class Controls:
 #: A slider never shrinks below this width (its handle and readout stay usable); a row
 #: wraps instead.
 SLIDER_MIN_WIDTH = "260px"
+#: Below this width the readout's table scrolls sideways instead of wrapping its columns.
+READOUT_MIN_WIDTH = "560px"
 _SLIDERS = ("beta_slider", "skip_start_slider", "skip_end_slider", "div_slider")
 _DROPDOWNS = ("smoothing_dropdown", "selected_dropdown", "preset_dropdown", "rules_select")
 # overflow-x: auto (a wide table scrolls inside its box), overflow-y: hidden.
@@ -112,7 +114,9 @@ def _fit_narrow_areas(controls: Controls) -> None:
         layout.min_width, layout.flex = SLIDER_MIN_WIDTH, f"1 1 {SLIDER_MIN_WIDTH}"
     for name in _DROPDOWNS:
         getattr(controls, name).layout.max_width = "100%"
-    controls.readout_html.layout.max_width = "100%"
+    # The table keeps a readable width and scrolls sideways in its box (squeezed to ~370 px,
+    # its description column wrapped a word a line, rows hundreds of pixels tall).
+    controls.readout_html.layout.min_width = READOUT_MIN_WIDTH
 
 
 _CLASSES = {

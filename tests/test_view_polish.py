@@ -214,6 +214,7 @@ def test_the_controls_reflow_in_a_narrow_output_area() -> None:
     assert readout_box.children == (controls.readout_html,)
     assert readout_box.layout.overflow == "auto hidden"  # scrolls sideways in its box
     assert readout_box.layout.max_width == "100%"
+    assert controls.readout_html.layout.min_width == "560px"  # the table scrolls, not wraps
     # Every control is still shown once, and the figure in its place.
     assert rows.count(figure) == 1
     shown = [figure, *(child for row in rows if row is not figure for child in row.children)]

@@ -51,6 +51,7 @@ PLAN: tuple[Script, ...] = (
     Script("bench_memory", "B6", 200),
     Script("bench_trials", "B7", 90),
     Script("bench_torch", "B8", 45),
+    Script("bench_browser_long", "B10", 240, needs_chromium=True),
 )
 OTHER_CAP = 60.0
 

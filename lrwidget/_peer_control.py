@@ -87,11 +87,14 @@ class PeerControl:
             diverge_th=diverge_th, accumulation_steps=accumulation_steps, device=device,
         )  # fmt: skip
         settings.setdefault("preset", "torch-lr-finder")
-        widget: Any = cls  # LRFinderWidget
-        return widget(
+        widget_class: Any = cls  # LRFinderWidget
+        widget = widget_class(
             model, axis_start if axis_start is not None else 1e-7, end_lr, num_it, True,
             engine=engine, **settings,
         )  # fmt: skip
+        widget.controls.try_button.disabled = True
+        widget.controls.try_button.tooltip = "Trial fits run on fastai Learners only, for now."
+        return widget
 
     def _apply_preset(self, name: str) -> None:
         """Switch smoothing, window and rules to ``name``'s (a key of ``lrwidget.presets``)."""

@@ -345,6 +345,9 @@ class TorchEngine:
     lr); the widget's own ``start_lr`` then only places its axis.
     """
 
+    #: Trial fits (Try these LRs) run on fastai Learners only, for now.
+    supports_trials = False
+
     def __init__(
         self,
         optimizer: Any,

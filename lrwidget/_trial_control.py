@@ -49,6 +49,7 @@ class TrialControl:
 
     if TYPE_CHECKING:  # provided by LRFinderWidget
         _learn: Any
+        _engine: Any
         _runner: SweepRunner
         _stream: StreamScheduler
         _lock: threading.RLock
@@ -100,6 +101,11 @@ class TrialControl:
 
         if self._learn is None:
             raise RuntimeError("trials need a Learner; this widget shows a recorded sweep.")
+        if not getattr(self._engine, "supports_trials", True):
+            raise RuntimeError(
+                "trial fits run on fastai Learners only for now; on plain PyTorch, train at "
+                "each of w.suggestions yourself (or wrap the model in a fastai Learner)."
+            )
         if self._runner.running or holder_of(self._learn) is not None:
             raise SweepRunningError(
                 "Try refused: a sweep or trials are running on this Learner. Stop them "

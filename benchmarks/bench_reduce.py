@@ -108,7 +108,7 @@ def odd_inputs(downsample: Callable[..., np.ndarray] | None) -> None:
 
 
 def main() -> None:
-    banner(f"B7 reduce_series: at most {MAX_POINTS_PER_MARK} points per mark")
+    banner(f"B9 reduce_series: at most {MAX_POINTS_PER_MARK} points per mark")
     downsample = load_tsdownsample()
     rows = []
     numpy_100k = math.nan
@@ -139,13 +139,13 @@ def main() -> None:
     print()
     ratio = sent[100_000] / sent[1_000]
     verdict(
-        "B7",
+        "B9",
         "bytes per redraw at 100,000 points <= 1.2x bytes at 1,000 points",
         ratio <= 1.2,
         f"{ratio:.2f}x: {sent[100_000]:,} B vs {sent[1_000]:,} B",
     )
     verdict(
-        "B7",
+        "B9",
         "numpy reduction <= 5 ms at 100k",
         numpy_100k <= 5e-3,
         format_seconds(numpy_100k),

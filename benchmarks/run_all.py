@@ -11,7 +11,7 @@ Each script has a time cap so the whole run stays under ten minutes; a script th
 off or exits non-zero is a failure.  A missed target is a result, not a failure: the exit
 status is non-zero only when a script crashed or was cut off.
 
-    .venv/bin/python -m benchmarks.run_all [--only sweep,memory] [--budget 600]
+    .venv/bin/python -m benchmarks.run_all [--only sweep,memory] [--budget 1100]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ PLAN: tuple[Script, ...] = (
     Script("bench_memory", "B6", 200),
     Script("bench_trials", "B7", 90),
     Script("bench_torch", "B8", 45),
+    Script("bench_reduce", "B9", 30),
     Script("bench_browser_long", "B10", 240, needs_chromium=True),
 )
 OTHER_CAP = 60.0
@@ -148,7 +149,7 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated names, e.g. sweep,memory (bench_ omitted)"
     )
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds for everything")
+    parser.add_argument("--budget", type=float, default=1_100.0, help="seconds for everything")
     arguments = parser.parse_args()
     scripts = scripts_present()
     if arguments.only:

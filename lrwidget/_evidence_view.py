@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 #: Half the height of slide's window brackets, as a share of the loss axis's span.
 BRACKET_SHARE = 0.04
+#: The most points of the highlighted stretch (what a redraw sends of it at any sweep length).
+STRETCH_POINTS = 250
 #: The panel's y range keeps this share of the finite values (outliers would flatten it).
 PANEL_QUANTILES = (0.01, 0.99)
 
@@ -68,10 +70,11 @@ class EvidenceView:
 
 
 def _curve(lrs: FloatArray, smoothed: FloatArray, first: int, last: int) -> dict[str, Any]:
-    """The smoothed curve from ``first`` to ``last`` (inclusive), reduced for the screen."""
+    """The smoothed curve from ``first`` to ``last`` (inclusive), reduced for the screen: a
+    10-px band along a smooth curve needs far fewer points than the curve itself."""
     x, y = lrs[first : last + 1], smoothed[first : last + 1]
-    if len(x) > MAX_POINTS_PER_MARK:
-        shown = reduce_series(x, y)
+    if len(x) > STRETCH_POINTS:
+        shown = reduce_series(x, y, STRETCH_POINTS)
         x, y = x[shown], y[shown]
     return {"stretch_x": np.array(x), "stretch_y": np.array(y)}
 

@@ -196,8 +196,6 @@ def build_controls(rule_names: Sequence[str], num_it: int, has_learner: bool) ->
         ),
         readout_html=widgets.HTML(),
     )
-    # A value the browser sends off its step (0.9800000000000001) is put back on it at once.
-    controls.beta_slider.observe(_snap_to_step, names="value")
     if not has_learner:
         for button in (controls.run_button, controls.try_button):
             button.disabled = True
@@ -231,17 +229,11 @@ def on_step(slider: widgets.FloatSlider, value: float) -> float:
     The browser's slider (noUiSlider) turns a value into a percentage of its range, snaps
     that to a step and turns it back, in floats: 0.98 on the beta slider's 0 .. 0.999 comes
     back as 0.9800000000000001, and a drag sends that to the kernel.  Rounded here, the trait
-    holds what the readout shows, and the kernel never sends such a value to the browser.
+    holds what the readout shows, and the kernel never sends such a value to the browser.  It
+    never writes a value back to the slider while it is dragged (that makes the handle jump).
     """
     decimals = max(0, -math.floor(math.log10(slider.step))) if slider.step > 0 else 0
     return round(value, decimals)
-
-
-def _snap_to_step(change: dict[str, Any]) -> None:
-    slider = change["owner"]
-    value = on_step(slider, change["new"])
-    if value != change["new"]:
-        slider.value = value
 
 
 def _show_divergence(controls: Controls, threshold: float | None) -> None:

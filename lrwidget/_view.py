@@ -182,10 +182,13 @@ def _reduced(
     whatever the sweep's length; spikes, extremes and non-finite points stay (see _reduce)."""
     x = np.asarray(lrs, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
-    if len(x) <= MAX_POINTS_PER_MARK and visible is None:
-        return _xy(mark, x, y)
-    shown = reduce_series(x, y, x_range=visible, keep=list(keep) or None)
-    return _xy(mark, x[shown], y[shown])
+    if len(x) > MAX_POINTS_PER_MARK or visible is not None:
+        shown = reduce_series(x, y, x_range=visible, keep=list(keep) or None)
+        x, y = x[shown], y[shown]
+    if mark == "raw":  # a dot with no y is drawn in a corner; the NaN/inf span shows them
+        finite = np.isfinite(y)
+        x, y = x[finite], y[finite]
+    return _xy(mark, x, y)
 
 
 def divergence_reference(analysis: Analysis) -> float | None:

@@ -138,8 +138,7 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         skip_start = self.num_it // 10 if skip_start is None else skip_start
         checked = Settings(beta, smoothing, skip_start, skip_end, div_threshold, methods).check()
         self._learn = learn
-        self.start_lr, self.end_lr = float(start_lr), float(end_lr)
-        self.stop_div = bool(stop_div)
+        self.start_lr, self.end_lr, self.stop_div = float(start_lr), float(end_lr), bool(stop_div)
         self.methods: tuple[RuleSpec, ...] = tuple(checked.methods)
         self._own_methods = self.methods  # what "rules of: fastai" goes back to
         self.rule_names: tuple[str, ...] = checked.rule_names
@@ -147,7 +146,6 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             selected = "valley" if "valley" in self.rule_names else self.rule_names[0]
         check_selected(selected, self.rule_names)
         check_preset(preset)
-
         self._lock = threading.RLock()  # the sweep shown, the notes
         self._ready = self._syncing = False
         self._sweep: Sweep | None = _sweep

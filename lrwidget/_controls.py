@@ -236,6 +236,15 @@ def on_step(slider: widgets.FloatSlider, value: float) -> float:
     return round(value, decimals)
 
 
+def _show_beta(controls: Controls, beta: float) -> None:
+    """Show ``beta`` unless the slider already shows it: the browser keeps its own float noise
+    (0.9800000000000001) and a value written back mid-drag makes the handle jump."""
+    slider = controls.beta_slider
+    value = on_step(slider, min(beta, BETA_MAX))
+    if on_step(slider, slider.value) != value:
+        slider.value = value
+
+
 def _show_divergence(controls: Controls, threshold: float | None) -> None:
     controls.div_checkbox.value = threshold is not None
     if threshold is not None:
@@ -266,9 +275,7 @@ BINDINGS: tuple[Binding, ...] = (
         "beta",
         ("beta_slider",),
         lambda c: on_step(c.beta_slider, float(c.beta_slider.value)),
-        lambda c, value: setattr(
-            c.beta_slider, "value", on_step(c.beta_slider, min(value, BETA_MAX))
-        ),
+        _show_beta,
     ),
     _plain("smoothing", "smoothing_dropdown", str),
     Binding(

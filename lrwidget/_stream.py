@@ -116,6 +116,9 @@ class StreamScheduler:
         self._last_full = -float("inf")
         self._draw_seconds = 0.0
         self._full_messages = 0
+        # What the last light update cost: usually below LIGHT_MESSAGES (the y range and its
+        # tick format go only when they change), and the schedule plans with what it costs.
+        self._light_messages = LIGHT_MESSAGES
         self.error: BaseException | None = None
         #: Redraw rounds that sent something, and widget messages sent in total.
         self.updates_sent = 0
@@ -227,6 +230,8 @@ class StreamScheduler:
             with self._lock:
                 if kind == "full":
                     self._full_messages = len(frame)
+                else:
+                    self._light_messages = max(len(frame), 1)
                 moment = self.budget.room_at(len(frame), now)
                 if moment > now:
                     # Over budget: try again when it has room, with the points recorded then.
@@ -265,5 +270,5 @@ class StreamScheduler:
         spacing = min(MAX_STREAM_INTERVAL, DRAW_SHARE * self._draw_seconds)
         earliest = self._last_update + max(UPDATE_INTERVAL, spacing)
         full_due = earliest >= self._last_full + FULL_STREAM_INTERVAL
-        cost = self._full_messages if full_due else LIGHT_MESSAGES
+        cost = self._full_messages if full_due else self._light_messages
         return self.budget.room_at(cost, earliest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,13 @@ def test_chart_streams_and_a_slider_works_during_the_sweep(lab: harness.LabNoteb
     dragged_at = page.evaluate("() => performance.now()")
     shown_beta = float(lrw_page.slider_readout(page, ".lrw-beta"))
     assert shown_beta < 0.9
+    # The slider's last value reaches the kernel after the drag's earlier ones; each of those
+    # redraws first, so ask until it has arrived (a value that never arrives fails here).
+    deadline = time.monotonic() + 20
     kernel_beta = float(_kernel_value(lab, "w.beta"))
+    while abs(kernel_beta - shown_beta) >= 1e-6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        kernel_beta = float(_kernel_value(lab, "w.beta"))
     assert abs(kernel_beta - shown_beta) < 1e-6
     final = lrw_page.wait_finished(page)
     # Every readout state shown after the drag while still running, checked in the kernel:

@@ -92,12 +92,14 @@ class SweepControl:
         # the update thread when it is done, so the new sweep's thread starts after it.
         self._runner.drawn.wait()
         sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
-        with self._lock:
-            self._sweep = sweep
-            self._notice = self._run_refused = ""
         # The update thread first: a short sweep can end (and finish it) before start returns.
         self._stream.start()
-        self._runner.start(self._engine, self._learn, sweep, self.stop_div)
+        # The widget shows the new sweep only once the runner holds it, so that stop() and
+        # wait() called as soon as ``widget.sweep`` changes reach it.
+        with self._lock:
+            self._runner.start(self._engine, self._learn, sweep, self.stop_div)
+            self._sweep = sweep
+            self._notice = self._run_refused = ""
         self._refresh()
 
     def _busy_message(self, holder: SweepRunner | None) -> str:

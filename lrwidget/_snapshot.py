@@ -22,10 +22,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from fastai.learner import Learner, Metric
 from fastcore.foundation import L
+
+# The RNG state and leaf capture are the same for a Learner as for a plain model.
+from lrwidget._torch_state import _keep, _RandomState
 
 __all__ = ["snapshot"]
 
@@ -178,10 +180,6 @@ def _copy_into(target: torch.Tensor, saved: torch.Tensor) -> None:
         target.data = saved
 
 
-def _keep(value: Any) -> Callable[[], Any]:
-    return lambda: value
-
-
 def _capture(value: Any, clones: _Clones) -> Callable[[], Any]:
     """Record ``value`` — a tensor, or dicts, lists, tuples and ``L``s nesting tensors — and
     return a function that rebuilds it: the same containers refilled with the same tensor
@@ -316,24 +314,3 @@ class _OptimizerState:
         for attributes in self.attributes:
             attributes.restore()
         self.tree.restore()
-
-
-class _RandomState:
-    """Global generators: Python's ``random``, numpy's legacy one, torch CPU and CUDA."""
-
-    def __init__(self) -> None:
-        self.python = random.getstate()
-        self.numpy = np.random.get_state()
-        self.torch = torch.get_rng_state()
-        self.cuda = (
-            torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available() and torch.cuda.is_initialized()
-            else None
-        )
-
-    def restore(self) -> None:
-        random.setstate(self.python)
-        np.random.set_state(self.numpy)
-        torch.set_rng_state(self.torch)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state_all(self.cuda)

@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     "_guards": 7,
     "_fastai": 8,
     "_torch_checks": 7,
-    "_torch_state": 7,
+    "_torch_state": 6,
     "_torch": 8,
     "_trials": 9,
     # the widget's rooms

@@ -18,7 +18,7 @@ import os
 import reprlib
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ class SweepRecord:
     schedule: str = "exp"
     preset: str | None = None
     losses_are_smoothed: bool = False
+    label: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 # A value quoted in an error message may be a file's worth of nested lists: quote a bounded
@@ -96,8 +98,52 @@ def encode(record: SweepRecord) -> str:
         "schedule": record.schedule,
         "preset": record.preset,
         "losses_are_smoothed": record.losses_are_smoothed,
+        "label": record.label,
+        "context": _checked_context(record.context),
     }
     return json.dumps(document, allow_nan=False)
+
+
+def _checked_context(context: object) -> dict[str, Any]:
+    """``Sweep.context``, refused unless it reads back equal: JSON values only."""
+    if not isinstance(context, dict):
+        raise LRWidgetValueError(
+            f"Sweep.context must be a dict to be saved; got {_preview(context)} "
+            f"({type(context).__name__}). Set sweep.context = {{}} or a dict of JSON values."
+        )
+    _check_json_value(context, "context")
+    return context
+
+
+def _check_json_value(value: object, where: str, depth: int = 0) -> None:
+    # Only what JSON reads back as the same value: a tuple would come back a list, numpy's
+    # numbers would not be written at all, NaN has no JSON form.
+    if depth > 20:
+        raise LRWidgetValueError(
+            f"Sweep.{where} nests more than 20 levels (or refers to itself); keep the "
+            "context to plain values, lists and dicts."
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise LRWidgetValueError(
+                    f"Sweep.{where} has the key {_preview(key)} ({type(key).__name__}); JSON "
+                    "keys are strings. Use str keys in the context."
+                )
+            _check_json_value(item, f"{where}[{key!r}]", depth + 1)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_json_value(item, f"{where}[{position}]", depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise LRWidgetValueError(
+            f"Sweep.{where} is {value!r}, which JSON cannot hold; use None or a finite number."
+        )
+    elif value is not None and type(value) not in (str, int, float, bool):
+        raise LRWidgetValueError(
+            f"Sweep.{where} is {_preview(value)} ({type(value).__name__}), which a sweep file "
+            "cannot hold: the context keeps JSON values only (str, int, float, bool, None, "
+            "lists and dicts of them). Convert it, e.g. with float(...), int(...) or str(...)."
+        )
 
 
 def write(record: SweepRecord, path: str | os.PathLike[str]) -> None:
@@ -277,6 +323,7 @@ def read(path: str | os.PathLike[str]) -> SweepRecord:
         losses=losses,
         fastai_smooth_losses=smooth,
         **_origin(name, document),
+        **_description(name, document),
     )
 
 
@@ -298,3 +345,14 @@ def _origin(name: str, document: dict[str, Any]) -> dict[str, Any]:
             f"{name}: losses_are_smoothed must be true or false; got {_preview(smoothed)}."
         )
     return {"schedule": schedule, "preset": preset, "losses_are_smoothed": smoothed}
+
+
+def _description(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's label and context; files written before these keys existed have none."""
+    label = document.get("label")
+    context = document.get("context", {})
+    if label is not None and not isinstance(label, str):
+        raise LRWidgetValueError(f"{name}: label must be a string or null; got {_preview(label)}.")
+    if not isinstance(context, dict):
+        raise LRWidgetValueError(f"{name}: context must be an object; got {_preview(context)}.")
+    return {"label": label, "context": context}

@@ -72,6 +72,11 @@ class Sweep:
             otherwise.
         losses_are_smoothed: True when ``losses`` holds a smoothed curve rather than raw
             losses (a peer kept nothing else): :func:`lrwidget.analyze` then smooths nothing.
+        context: How the sweep was run, recorded when it started (JSON values only; empty for
+            a sweep built from arrays): ``batch_size``, ``weight_decay``, ``optimizer``,
+            ``trainable_params``, ``frozen_params``, ``start_lr``, ``end_lr``, ``num_it``,
+            ``started`` (ISO-8601, UTC) and ``seed`` when one was given.
+        label: The sweep's name on a chart comparing sweeps (a string, or None); yours to set.
 
     Example:
         >>> sweep = Sweep.from_arrays([1e-3, 1e-2, 1e-1], [2.0, 1.5, 3.0], num_it=3)
@@ -111,6 +116,8 @@ class Sweep:
         self.schedule: str = "exp"
         self.preset: str | None = None
         self.losses_are_smoothed = False
+        self.context: dict[str, Any] = {}
+        self._label: str | None = None
         self._lock = threading.Lock()
         self._lrs = np.empty(_FIRST_CAPACITY, dtype=np.float64)
         self._losses = np.empty(_FIRST_CAPACITY, dtype=np.float64)
@@ -247,7 +254,22 @@ class Sweep:
         copy.saved_status = self.saved_status
         copy.schedule, copy.preset = self.schedule, self.preset
         copy.losses_are_smoothed = self.losses_are_smoothed
+        copy.context, copy.label = dict(self.context), self.label
         return copy
+
+    @property
+    def label(self) -> str | None:
+        """The sweep's name on a chart comparing sweeps, e.g. ``"unfrozen"``; None: unnamed."""
+        return self._label
+
+    @label.setter
+    def label(self, label: str | None) -> None:
+        if label is not None and not isinstance(label, str):
+            raise TypeError(
+                f"label must be a string or None; got label={label!r:.80} "
+                f"({type(label).__name__}). Pass e.g. sweep.label = 'unfrozen'."
+            )
+        self._label = label
 
     @property
     def finished(self) -> bool:
@@ -275,10 +297,14 @@ class Sweep:
         old file or the new one, and a failed save leaves no temporary file behind.  A
         symlink is written through: its final target is replaced and the link kept.  An
         existing file keeps its permission bits; a new one gets the usual mode under the
-        umask, as ``open(path, "w")`` would.
+        umask, as ``open(path, "w")`` would.  ``label`` and ``context`` are saved too and
+        :meth:`load` gives them back equal.
 
         Raises:
             OSError: (its usual subclass, e.g. ``PermissionError``) naming ``path``.
+            LRWidgetValueError: naming the entry, for a ``context`` holding something other
+                than JSON values (str, int, float, bool, None, lists and dicts of them); nothing
+                is written.
 
         Example:
             >>> Sweep.from_arrays([1e-3], [2.0]).save("sweep.json")  # doctest: +SKIP
@@ -306,7 +332,8 @@ class Sweep:
         A loaded sweep is never running: nothing feeds it any more.  One saved mid-run holds
         N of its ``num_it`` points and loads with status ``"stopped"``; ``saved_status``
         keeps ``"running"`` and :attr:`status_note` reads ``"stopped at N / num_it (saved
-        while running)"``.  Every other status loads as saved.
+        while running)"``.  Every other status loads as saved.  A file written before sweeps
+        had a label and a context loads with ``label`` None and an empty ``context``.
 
         Raises:
             LRWidgetValueError: naming the file and the problem, for a truncated, malformed,
@@ -357,6 +384,8 @@ def _save(sweep: Sweep, path: str | os.PathLike[str]) -> None:
             schedule=sweep.schedule,
             preset=sweep.preset,
             losses_are_smoothed=sweep.losses_are_smoothed,
+            label=sweep.label,
+            context=sweep.context,
         )
     _sweep_file.write(record, path)
 
@@ -378,6 +407,7 @@ def _load(path: str | os.PathLike[str]) -> Sweep:
     sweep.saved_status = record.status
     sweep.schedule, sweep.preset = record.schedule, record.preset
     sweep.losses_are_smoothed = record.losses_are_smoothed
+    sweep.label, sweep.context = record.label, record.context
     return sweep
 
 

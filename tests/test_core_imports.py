@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lrwidget"
 LAYERS: dict[str, int] = {
     "_errors": 0,
     "_checks": 1,
+    "_context": 1,
     "_trial_checks": 1,
     "_reduce": 1,
     "_boundaries": 1,
@@ -28,6 +29,7 @@ LAYERS: dict[str, int] = {
     "suggest": 4,
     "settings": 5,
     "peers": 5,
+    "compare": 4,
     "analysis": 6,
     # adapters: they import only the core
     "_tensor_rules": 7,
@@ -36,6 +38,7 @@ LAYERS: dict[str, int] = {
     "_fastai": 8,
     "_torch_checks": 7,
     "_torch_state": 6,
+    "_seeding": 7,
     "_torch": 8,
     "_trials": 9,
     # the widget's rooms
@@ -75,6 +78,8 @@ PURE = (
     "_trial_checks",
     "_lerp",
     "peers",
+    "_context",
+    "compare",
 )
 PURE_ROOMS = (
     "_view",

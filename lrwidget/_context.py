@@ -68,8 +68,8 @@ def check_seed(seed: object) -> int | None:
     value = int(seed)
     if not 0 <= value <= MAX_SEED:
         raise LRWidgetValueError(
-            f"seed must be an integer from 0 to {MAX_SEED:,} (2**32 - 1, numpy's limit); got "
-            f"seed={value:,}. Pass e.g. seed=0, or seed % 2**32."
+            f"seed must be None or an integer from 0 to {MAX_SEED:,} (2**32 - 1, numpy's "
+            f"limit); got seed={value:,}. Pass e.g. seed=0, or seed % 2**32."
         )
     return value
 

@@ -30,8 +30,10 @@ from fastai.learner import Learner, Recorder
 from fastcore.foundation import L
 
 from lrwidget._checks import check_schedule, check_stop_div
+from lrwidget._context import check_seed, fastai_context
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._guards import GUARDED_METHODS, Claim, SweepGuard, claim, install_guards, release
+from lrwidget._seeding import seeded
 from lrwidget._snapshot import snapshot
 from lrwidget.sweep import Status, Sweep
 
@@ -56,6 +58,7 @@ def run_sweep(
     on_batch: Callable[[Sweep], object] | None = None,
     stop: StopSignal | None = None,
     sweep: Sweep | None = None,
+    seed: int | None = None,
 ) -> Sweep:
     """Run fastai's learning-rate range test on ``learn`` and return the recorded sweep.
 
@@ -81,7 +84,10 @@ def run_sweep(
             with status ``"stopped"``.
         sweep: An empty :class:`~lrwidget.sweep.Sweep` created by the caller with the same
             ``num_it``, ``start_lr``, ``end_lr`` and ``stop_div``; it is filled in place, so
-            the caller holds the partial record even if this function raises.
+            the caller holds the partial record even if this function raises.  Its
+            ``context`` is set before the first batch (see :class:`~lrwidget.sweep.Sweep`).
+        seed: None (the data order the Learner would use next), or an integer from 0 to
+            2**32 - 1 that fixes the sweep's data order and every other random draw in it.
 
     Returns:
         The :class:`~lrwidget.sweep.Sweep`, with status ``"done"`` (``num_it`` batches),
@@ -103,8 +109,10 @@ def run_sweep(
     """
     start, end, count, train_length = check_arguments(learn, start_lr, end_lr, num_it, stop_div)
     _check_hooks(on_batch, stop)
+    seed = check_seed(seed)
     sweep = _sweep_to_fill(sweep, count, start, end, bool(stop_div))
-    state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop)
+    sweep.context = fastai_context(learn, start, end, count, seed)
+    state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop, seed)
     return _run_and_restore(learn, state, train_length)
 
 
@@ -167,6 +175,7 @@ class _SweepState:
     stop_div: bool
     on_batch: Callable[[Sweep], object] | None
     stop: StopSignal | None
+    seed: int | None = None
     best_loss: Any = math.inf
     ending: Status | None = None
     callback_error: BaseException | None = None
@@ -261,13 +270,13 @@ def _run(
     learn: Learner, fit: Callable[..., Any], state: _SweepState, train_length: int, held: Claim
 ) -> None:
     """The sweep's fit: fastai's ``n_epoch``, the sweep's callbacks, no progress bar, no logging,
-    and SIGINT blocked in a background thread (see :func:`_sigint_blocked`)."""
+    SIGINT blocked in a background thread (see :func:`_sigint_blocked`), draws from ``seed``."""
     # The progress bar writes to the output of whatever cell is current — the wrong one from a
     # background thread.  Swap in a list without it (the user's list is never mutated) and
     # silence the logger, as lr_find does.
     learn.cbs = L(cb for cb in learn.cbs if not isinstance(cb, ProgressCallback))
     n_epoch = state.num_it // train_length + 1
-    with learn.no_logging(), _sigint_blocked():
+    with learn.no_logging(), _sigint_blocked(), seeded(state.seed, [learn.dls.train]):
         fit(n_epoch, cbs=[SweepGuard(held), _SweepRecorder(state), _SweepScheduler(state)])
 
 

@@ -35,7 +35,9 @@ from typing import Any, Protocol
 
 import torch
 
+from lrwidget._context import check_seed, torch_context
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
+from lrwidget._seeding import seeded
 from lrwidget._torch_checks import STEP_MODES, Plan, check_hooks, sweep_to_fill
 from lrwidget._torch_state import snapshot
 from lrwidget.sweep import Status, Sweep
@@ -69,6 +71,7 @@ def run_torch_sweep(
     on_batch: Callable[[Sweep], object] | None = None,
     stop: StopSignal | None = None,
     sweep: Sweep | None = None,
+    seed: int | None = None,
 ) -> Sweep:
     """Run torch-lr-finder's range test on a plain PyTorch model and return the recorded sweep.
 
@@ -89,7 +92,8 @@ def run_torch_sweep(
             the sweep fails and the exception reaches you.
         stop: Event-like (``is_set()``); once set the sweep ends within one batch, "stopped".
         sweep: An empty Sweep made with this run's ``num_it``, ``start_lr`` (group 0's first
-            lr), ``end_lr`` and ``stop_div=True``; filled in place.
+            lr), ``end_lr`` and ``stop_div=True``; filled in place, its ``context`` set first.
+        seed: None, or an int in [0, 2**32 - 1] fixing the data order and all random draws.
 
     Returns:
         The Sweep (status "done", "diverged" or "stopped"; ``schedule`` is ``step_mode``,
@@ -107,10 +111,25 @@ def run_torch_sweep(
         diverge_th=diverge_th, accumulation_steps=accumulation_steps, device=device,
     )  # fmt: skip
     check_hooks(on_batch, stop)
-    sweep = sweep_to_fill(sweep, plan)
-    with _claimed(model):
-        restore = snapshot(model, optimizer)
-        return _run_and_restore(plan, sweep, restore, on_batch, stop)
+    seed = check_seed(seed)
+    return _claim_and_run(plan, sweep_to_fill(sweep, plan), on_batch, stop, seed)
+
+
+def _claim_and_run(
+    plan: Plan,
+    sweep: Sweep,
+    on_batch: Callable[[Sweep], object] | None,
+    stop: StopSignal | None,
+    seed: int | None,
+) -> Sweep:
+    """Record the sweep's context, claim the model, snapshot it and run the sweep."""
+    sweep.context = torch_context(
+        plan.model, plan.optimizer, plan.train_loader, sweep.start_lr, plan.end_lr,
+        plan.num_it, seed,
+    )  # fmt: skip
+    with _claimed(plan.model):
+        restore = snapshot(plan.model, plan.optimizer)
+        return _run_and_restore(plan, sweep, restore, on_batch, stop, seed)
 
 
 # --- one sweep at a time per model --------------------------------------------------------------
@@ -141,11 +160,12 @@ def _run_and_restore(
     restore: Callable[[], None],
     on_batch: Callable[[Sweep], object] | None,
     stop: StopSignal | None,
+    seed: int | None = None,
 ) -> Sweep:
     ending: Status = "failed"
     error: str | None = None
     try:
-        with _sigint_blocked():
+        with _sigint_blocked(), seeded(seed, [plan.train_loader]):
             ending = _run(plan, sweep, on_batch, stop)
     except KeyboardInterrupt as exc:
         ending = "stopped"
@@ -379,12 +399,13 @@ class TorchEngine:
         on_batch: Callable[[Sweep], object] | None = None,
         stop: StopSignal | None = None,
         sweep: Sweep | None = None,
+        seed: int | None = None,
     ) -> Sweep:
         """One range test; torch-lr-finder always stops on divergence (``diverge_th``)."""
         return run_torch_sweep(
             model, self.optimizer, self.criterion, self.train_loader,
             start_lr=self.start_lr, end_lr=end_lr, num_it=num_it,
-            on_batch=on_batch, stop=stop, sweep=sweep, **self.options,
+            on_batch=on_batch, stop=stop, sweep=sweep, seed=seed, **self.options,
         )  # fmt: skip
 
     def apply(self, model: Any, lr: float) -> None:

@@ -250,3 +250,111 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["sweep.json"]
     if isinstance(failure, OSError):
         assert caught.value.filename == str(path)  # type: ignore[attr-defined]
+
+
+# --- label and context ------------------------------------------------------------------------
+CONTEXT = {
+    "batch_size": 64,
+    "weight_decay": None,
+    "optimizer": "Adam",
+    "trainable_params": 394,
+    "frozen_params": 2080,
+    "start_lr": 1e-7,
+    "end_lr": 10.0,
+    "num_it": 100,
+    "started": "2024-05-01T12:00:00.123+00:00",
+    "seed": 3,
+    "note": {"nested": [0.1, 1 / 3, True, None, "é"]},
+}
+
+
+def test_label_and_context_round_trip(tmp_path: Path) -> None:
+    sweep = Sweep.from_arrays([1e-3, 1e-2], [2.0, 1.0])
+    sweep.label = "unfrozen, bs 128 — ünïcode"
+    sweep.context = json.loads(json.dumps(CONTEXT))
+    sweep.save(tmp_path / "sweep.json")
+    loaded = Sweep.load(tmp_path / "sweep.json")
+    assert loaded.label == sweep.label
+    assert loaded.context == CONTEXT
+    frozen = loaded.frozen()
+    assert (frozen.label, frozen.context) == (loaded.label, CONTEXT)
+
+
+def test_a_new_sweep_has_no_label_and_an_empty_context(tmp_path: Path) -> None:
+    sweep = Sweep(10, 1e-3, 1.0)
+    assert (sweep.label, sweep.context) == (None, {})
+    sweep.save(tmp_path / "sweep.json")
+    loaded = Sweep.load(tmp_path / "sweep.json")
+    assert (loaded.label, loaded.context) == (None, {})
+
+
+def test_files_written_before_labels_and_contexts_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(document_text())  # version 1, without "label" or "context"
+    loaded = Sweep.load(path)
+    assert (loaded.label, loaded.context) == (None, {})
+    assert json.loads(path.read_text())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"label": 3}, "label must be a string or null; got 3"),
+        ({"label": ["a"]}, "label must be a string or null"),
+        ({"context": [1, 2]}, "context must be an object; got \\[1, 2\\]"),
+        ({"context": None}, "context must be an object; got None"),
+    ],
+)
+def test_bad_label_or_context_in_a_file(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(document_text(**change))
+    with pytest.raises(LRWidgetValueError, match=message) as caught:
+        Sweep.load(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"bs": (1, 2)}, r"Sweep.context\['bs'\] is \(1, 2\) \(tuple\)"),
+        ({"wd": float("nan")}, r"Sweep.context\['wd'\] is nan, which JSON cannot hold"),
+        ({"a": {"b": [object()]}}, r"Sweep.context\['a'\]\['b'\]\[0\] is <object"),
+        ({3: "x"}, r"Sweep.context has the key 3 \(int\)"),
+        ("bs 64", r"Sweep.context must be a dict to be saved; got 'bs 64'"),
+    ],
+)
+def test_a_context_that_json_cannot_hold_is_refused_before_writing(
+    tmp_path: Path, context: object, message: str
+) -> None:
+    import numpy as np
+
+    path = tmp_path / "sweep.json"
+    path.write_text("old")
+    sweep = Sweep.from_arrays([1e-3, 1e-2], [2.0, 1.0])
+    sweep.context = context  # type: ignore[assignment]
+    with pytest.raises(LRWidgetValueError, match=message):
+        sweep.save(path)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["sweep.json"]
+    sweep.context = {"count": np.int64(3)}
+    with pytest.raises(LRWidgetValueError, match=r"\(int64\).*int\(\.\.\.\)"):
+        sweep.save(path)
+
+
+def test_a_context_that_refers_to_itself_is_refused(tmp_path: Path) -> None:
+    looped: dict[str, object] = {}
+    looped["self"] = looped
+    sweep = Sweep.from_arrays([1e-3, 1e-2], [2.0, 1.0])
+    sweep.context = looped
+    with pytest.raises(LRWidgetValueError, match="nests more than 20 levels"):
+        sweep.save(tmp_path / "sweep.json")
+
+
+def test_label_must_be_a_string_or_none() -> None:
+    sweep = Sweep.from_arrays([1e-3, 1e-2], [2.0, 1.0])
+    sweep.label = "frozen"
+    sweep.label = None
+    with pytest.raises(TypeError, match="label must be a string or None; got label=3 \\(int\\)"):
+        sweep.label = 3  # type: ignore[assignment]
+    assert sweep.label is None

@@ -22,7 +22,9 @@ from lrwidget.sweep import Sweep
 if TYPE_CHECKING:
     from lrwidget._fastai import run_sweep
     from lrwidget._torch import run_torch_sweep
-    from lrwidget._trials import Trial, run_trials
+    from lrwidget._torch_trials import run_torch_trials
+    from lrwidget._trial_record import Trial
+    from lrwidget._trials import run_trials
     from lrwidget.widget import LRFinderWidget
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "presets",
     "run_sweep",
     "run_torch_sweep",
+    "run_torch_trials",
     "run_trials",
 ]
 
@@ -46,8 +49,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "run_sweep": "lrwidget._fastai",
     "run_torch_sweep": "lrwidget._torch",
+    "run_torch_trials": "lrwidget._torch_trials",
     "run_trials": "lrwidget._trials",
-    "Trial": "lrwidget._trials",
+    "Trial": "lrwidget._trial_record",  # no fastai: plain-PyTorch trials make them too
     "LRFinderWidget": "lrwidget.widget",
 }
 

@@ -69,8 +69,9 @@ class PeerControl:
         Arguments as :func:`lrwidget.run_torch_sweep` (torch-lr-finder 0.2.2's
         ``range_test``); ``settings`` as the constructor's (``preset`` defaults to
         ``"torch-lr-finder"``, whose suggestion it then equals exactly).  The model, the
-        optimizer and the RNGs are restored after every sweep; :meth:`apply` sets every
-        param group's lr.
+        optimizer and the RNGs are restored after every sweep and every trial fit (Try these
+        LRs: torch's ``OneCycleLR``, see :func:`lrwidget.run_torch_trials`); :meth:`apply`
+        sets every param group's lr.
 
         Example:
             >>> LRFinderWidget.for_torch(model, optimizer, criterion, loader)  # doctest: +SKIP
@@ -92,8 +93,6 @@ class PeerControl:
             model, axis_start if axis_start is not None else 1e-7, end_lr, num_it, True,
             engine=engine, **settings,
         )  # fmt: skip
-        widget.controls.try_button.disabled = True
-        widget.controls.try_button.tooltip = "Trial fits run on fastai Learners only, for now."
         return widget
 
     def _apply_preset(self, name: str) -> None:

@@ -27,6 +27,7 @@ This module imports torch and the numpy core only, never fastai.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
@@ -362,11 +363,13 @@ class TorchEngine:
     optimizer, criterion, loaders and options given once (``LRFinderWidget.for_torch``).
 
     ``start_lr=None`` keeps torch-lr-finder's meaning (each param group starts from its own
-    lr); the widget's own ``start_lr`` then only places its axis.
+    lr); the widget's own ``start_lr`` then only places its axis.  Trial fits (Try these
+    LRs) run :func:`lrwidget._torch_trials.run_torch_trials` with the same optimizer,
+    criterion, loaders, ``accumulation_steps`` and ``device``.
     """
 
-    #: Trial fits (Try these LRs) run on fastai Learners only, for now.
-    supports_trials = False
+    #: The widget's trial control checks and runs trials through this engine.
+    supports_trials = True
 
     def __init__(
         self,
@@ -412,3 +415,30 @@ class TorchEngine:
         """``widget.apply()``: every param group of the optimizer trains at ``lr`` next."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def check_trial_arguments(
+        self, model: Any, lrs: object, epochs: object = 1, n_batches: object = None
+    ) -> tuple[tuple[float, ...], Any]:
+        """Refuse bad trial arguments before anything runs.  Returns ``(lrs as floats,
+        Budget)``, its ``n_batches`` resolved to the batches each trial epoch trains."""
+        from lrwidget._torch_trials import check_torch_trials
+
+        plan = check_torch_trials(
+            model, self.optimizer, self.criterion, self.train_loader, lrs, epochs=epochs,
+            n_batches=n_batches, **self._trial_options(),
+        )  # fmt: skip
+        return plan.lrs, dataclasses.replace(plan.budget, n_batches=plan.per_epoch)
+
+    def run_trials(self, model: Any, lrs: Any, **arguments: Any) -> Any:
+        """:func:`~lrwidget._torch_trials.run_torch_trials` on this engine's optimizer,
+        criterion and loaders; ``arguments``: its ``epochs`` to ``on_trial``."""
+        from lrwidget._torch_trials import run_torch_trials
+
+        return run_torch_trials(
+            model, self.optimizer, self.criterion, self.train_loader, lrs,
+            **self._trial_options(), **arguments,
+        )  # fmt: skip
+
+    def _trial_options(self) -> dict[str, Any]:
+        names = ("val_loader", "accumulation_steps", "device")
+        return {name: self.options[name] for name in names if name in self.options}

@@ -83,7 +83,9 @@ class TrialControl:
 
         Each trial is ``learn.fit_one_cycle(epochs, lr)`` (over the first ``n_batches``
         training batches of each epoch when given) from the Learner's current state, which
-        is restored exactly afterwards (:func:`lrwidget.run_trials`).  :meth:`wait` waits for
+        is restored exactly afterwards (:func:`lrwidget.run_trials`); on plain PyTorch
+        (:meth:`for_torch`) the same with torch's ``OneCycleLR``
+        (:func:`lrwidget._torch_trials.run_torch_trials`).  :meth:`wait` waits for
         them; :attr:`trials` holds them; ``selected = "best trial"`` then :meth:`apply` sets
         the winner.
 
@@ -97,14 +99,12 @@ class TrialControl:
             SweepRunningError: while a sweep or trials run on the Learner.
             LRWidgetValueError: for bad arguments or no LR to try, before anything runs.
         """
-        from lrwidget import _trials
-
         if self._learn is None:
             raise RuntimeError("trials need a Learner; this widget shows a recorded sweep.")
         if not getattr(self._engine, "supports_trials", True):
             raise RuntimeError(
-                "trial fits run on fastai Learners only for now; on plain PyTorch, train at "
-                "each of w.suggestions yourself (or wrap the model in a fastai Learner)."
+                f"this widget's engine ({type(self._engine).__name__}) runs no trial fits; "
+                f"train at each of w.suggestions yourself."
             )
         if self._runner.running or holder_of(self._learn) is not None:
             raise SweepRunningError(
@@ -112,7 +112,8 @@ class TrialControl:
                 "(widget.stop()) or wait for them (widget.wait()), then try again."
             )
         tried = self._candidates(lrs)
-        values, budget = _trials.check_trial_arguments(
+        engine = self._trials_engine()
+        values, budget = engine.check_trial_arguments(
             self._learn, [candidate.lr for candidate in tried], epochs, n_batches
         )
         per_epoch = _batches_per_epoch(self._learn, budget.n_batches)
@@ -124,7 +125,7 @@ class TrialControl:
             )
 
         def work(stop: threading.Event) -> Any:
-            return _trials.run_trials(
+            return engine.run_trials(
                 self._learn,
                 values,
                 epochs=budget.epochs,
@@ -137,6 +138,15 @@ class TrialControl:
         self._stream.start()
         self._runner.start_job("trials", self._learn, work, None)
         self._refresh()
+
+    def _trials_engine(self) -> Any:
+        """What checks and runs trials: the engine when it provides ``run_trials`` and
+        ``check_trial_arguments`` (plain PyTorch), else fastai's :mod:`lrwidget._trials`."""
+        if callable(getattr(self._engine, "run_trials", None)):
+            return self._engine
+        from lrwidget import _trials
+
+        return _trials
 
     def _candidates(self, lrs: Sequence[float] | None) -> list[Candidate]:
         if lrs is not None:

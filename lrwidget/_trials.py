@@ -14,9 +14,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import fastai.callback.schedule  # noqa: F401  (attaches Learner.fit_one_cycle)
 from fastai.callback.core import Callback, CancelFitException, event
@@ -29,58 +28,15 @@ from lrwidget._fastai import StopSignal, _check_learner, _describe, _sigint_bloc
 from lrwidget._guards import SweepGuard, claim, install_guards, release
 from lrwidget._snapshot import _Attributes, snapshot
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
+from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
 
 __all__ = ["Trial", "check_trial_arguments", "run_one_trial", "run_trials"]
 
-TrialStatus = Literal["running", "done", "diverged", "stopped", "failed"]
 TRIALS = "a run of learning-rate trials"  # what holds the Learner, in refusal messages
 
 # Left out of every trial: the progress bar writes into whichever cell is current (the wrong
 # one from a background thread) and CSVLogger writes learn.path/history.csv.
 _LEFT_OUT = (ProgressCallback, CSVLogger)
-
-
-@dataclass(frozen=True)
-class Trial:
-    """The record of one one-cycle trial at one learning rate.
-
-    Attributes:
-        lr: The trial's ``lr_max`` for ``fit_one_cycle``.
-        status: ``"done"`` (every planned batch trained, every epoch validated),
-            ``"diverged"`` (a training loss turned NaN or inf: it ended at that batch),
-            ``"stopped"`` (by the stop event, ``KeyboardInterrupt`` or another callback, or
-            never started), ``"failed"`` (see ``error``), or ``"running"`` (``on_batch``).
-        train_losses: One per training batch, as fastai's Recorder logs them in
-            ``learn.recorder.losses``: the debiased moving average (beta 0.98) of the batch
-            losses, its float32 values as Python floats.
-        raw_losses: The batch losses themselves (``learn.loss.mean()``), one per batch.
-        valid_loss: The last epoch's validation loss as ``learn.recorder.values`` logs it;
-            None when no epoch was validated.
-        metrics: The Learner's metrics after the last epoch, by the Recorder's names (e.g.
-            ``{"accuracy": 0.93}``), without the two losses.
-        error: ``"ExceptionType: message"`` for a failed trial, else None.
-    """
-
-    lr: float
-    status: TrialStatus
-    train_losses: Sequence[float] = ()
-    raw_losses: Sequence[float] = ()
-    valid_loss: float | None = None
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-OnBatch = Callable[[int, int, Trial], object]
-"""``on_batch(trial_index, batch_index, trial)``: see :func:`run_trials`."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What one trial trains: ``epochs`` of one cycle, each over the first ``n_batches``
-    training batches (all of them when None), each followed by a full validation pass."""
-
-    epochs: int = 1
-    n_batches: int | None = None
 
 
 def run_trials(
@@ -237,63 +193,6 @@ def _final_record(learn: Learner) -> tuple[float | None, dict[str, Any]]:
     valid_loss = record.pop("valid_loss", None)
     record.pop("train_loss", None)
     return (None if valid_loss is None else float(valid_loss)), record
-
-
-@dataclass
-class TrialProgress:
-    """One trial's record as it grows, shared by its callback and the loop."""
-
-    index: int
-    lr: float
-    on_batch: OnBatch | None = None
-    stop: StopSignal | None = None
-    train_losses: list[float] = field(default_factory=list)
-    raw_losses: list[float] = field(default_factory=list)
-    ending: TrialStatus | None = None
-    hook_error: BaseException | None = None
-    error: str | None = None
-
-    def stop_requested(self) -> bool:
-        return self.stop is not None and bool(self.stop.is_set())
-
-    def partial(self) -> Trial:
-        """The trial so far, in O(1): views of the losses recorded up to now."""
-        size = len(self.train_losses)
-        views = _Prefix(self.train_losses, size), _Prefix(self.raw_losses, size)
-        return Trial(self.lr, "running", *views)
-
-    def result(
-        self,
-        status: TrialStatus,
-        valid_loss: float | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Trial:
-        losses = tuple(self.train_losses), tuple(self.raw_losses)
-        return Trial(self.lr, status, *losses, valid_loss, dict(metrics or {}), error)
-
-
-class _Prefix(Sequence[float]):
-    """A read-only view of the first ``size`` items of a list that only ever grows."""
-
-    __slots__ = ("items", "size")
-
-    def __init__(self, items: list[float], size: int) -> None:
-        self.items, self.size = items, size
-
-    def __len__(self) -> int:
-        return self.size
-
-    @overload
-    def __getitem__(self, index: int) -> float: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[float]: ...
-    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
-        if isinstance(index, slice):
-            return tuple(self.items[: self.size][index])
-        if not -self.size <= index < self.size:
-            raise IndexError(f"batch index {index} out of range for {self.size} batches")
-        return self.items[index % self.size]
 
 
 class _Direct(Callback):

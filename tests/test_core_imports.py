@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "_checks": 1,
     "_context": 1,
     "_trial_checks": 1,
+    "_trial_record": 0,
     "_reduce": 1,
     "_boundaries": 1,
     "_style": 0,
@@ -40,6 +41,7 @@ LAYERS: dict[str, int] = {
     "_torch_state": 6,
     "_seeding": 7,
     "_torch": 8,
+    "_torch_trials": 9,
     "_trials": 9,
     # the widget's rooms
     "_view_layout": 1,
@@ -64,8 +66,14 @@ LAYERS: dict[str, int] = {
 #: Imports made inside a function, on first use only, that go against the layers: the core
 #: calls a tensor rule through its adapter when torch is already loaded, the runner loads
 #: fastai's adapter when a sweep starts on a Learner, and Sweep.from_torch_lr_finder /
-#: from_lightning call the peers' module.
-LAZY_UPWARD = {("analysis", "_tensor_rules"), ("_runner", "_fastai"), ("sweep", "peers")}
+#: from_lightning call the peers' module, and the plain-PyTorch engine loads its trials when
+#: the widget starts them.
+LAZY_UPWARD = {
+    ("analysis", "_tensor_rules"),
+    ("_runner", "_fastai"),
+    ("sweep", "peers"),
+    ("_torch", "_torch_trials"),
+}
 #: Pure modules: testable with numpy alone.
 PURE = (
     "sweep",
@@ -76,6 +84,7 @@ PURE = (
     "analysis",
     "_checks",
     "_trial_checks",
+    "_trial_record",
     "_lerp",
     "peers",
     "_context",

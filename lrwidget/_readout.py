@@ -31,6 +31,8 @@ _STATUS_WORDS = {
     "stopped": "stopped",
     "failed": "failed",
 }
+#: A sweep made by torch-lr-finder's rule (``run_torch_sweep``) stopped on its own threshold.
+_TORCH_DIVERGED = "diverged (loss exceeded diverge_th × its best: torch-lr-finder's rule)"
 _BAR_STYLES = {"done": "success", "diverged": "warning", "stopped": "info", "failed": "danger"}
 
 # The readout's cells: padded, so that neighbouring numbers never touch; numbers never wrap
@@ -85,6 +87,7 @@ class StatusFacts:
     nothing_to_analyse: bool = False
     saved_note: str | None = None
     notes: tuple[str, ...] = ()
+    preset: str | None = None  # the peer whose rule made the sweep (Sweep.preset)
 
 
 def status_facts(
@@ -104,6 +107,7 @@ def status_facts(
         and analysis.window[0] >= analysis.window[1]
         and analysis.nan_index is not None,
         saved_note=getattr(sweep, "status_note", None),
+        preset=getattr(sweep, "preset", None),
     )
 
 
@@ -123,6 +127,8 @@ def status_html(facts: StatusFacts) -> str:
         word = facts.saved_note
     elif status == "stopped" and 0 < facts.count < facts.num_it:
         word = f"stopped at {facts.count} / {facts.num_it}"
+    elif status == "diverged" and facts.preset == "torch-lr-finder":
+        word = _TORCH_DIVERGED
     else:
         word = _STATUS_WORDS.get(status, status)
     text = f"<b>{html.escape(word)}</b>"

@@ -82,25 +82,21 @@ def run_sweep(
             (unchanged) reaches the caller.
         stop: An event-like object (``is_set()``); once set the sweep ends within one batch
             with status ``"stopped"``.
-        sweep: An empty :class:`~lrwidget.sweep.Sweep` created by the caller with the same
-            ``num_it``, ``start_lr``, ``end_lr`` and ``stop_div``; it is filled in place, so
-            the caller holds the partial record even if this function raises.  Its
-            ``context`` is set before the first batch (see :class:`~lrwidget.sweep.Sweep`).
-        seed: None (the data order the Learner would use next), or an integer from 0 to
-            2**32 - 1 that fixes the sweep's data order and every other random draw in it.
+        sweep: An empty :class:`~lrwidget.sweep.Sweep` made with this run's ``num_it``,
+            ``start_lr``, ``end_lr`` and ``stop_div``, filled in place (its ``context`` first):
+            the caller holds the partial record even if this function raises.
+        seed: None, or an int in [0, 2**32 - 1] fixing the data order and all random draws.
 
     Returns:
-        The :class:`~lrwidget.sweep.Sweep`, with status ``"done"`` (``num_it`` batches),
-        ``"diverged"`` (stop rule) or ``"stopped"`` (stop event, or the fit was cancelled
-        by another callback before ``num_it`` batches).
+        The :class:`~lrwidget.sweep.Sweep`, status ``"done"`` (``num_it`` batches), ``"diverged"``
+        (stop rule) or ``"stopped"`` (stop event, or another callback cancelled the fit).
 
     Raises:
         LRWidgetValueError, TypeError: on a bad argument, before any batch runs.
         SweepRunningError: if a sweep is already running on ``learn``.
-        BaseException: whatever the model, the loss, a callback or ``on_batch`` raised —
-            the same object — after everything is restored; the sweep recorded so far is
-            attached to it as ``exc.lrwidget_sweep`` (status ``"failed"``, or ``"stopped"``
-            for ``KeyboardInterrupt``).
+        BaseException: whatever the model, the loss, a callback or ``on_batch`` raised (the
+            same object), after everything is restored, with the sweep so far attached as
+            ``exc.lrwidget_sweep`` (status ``"failed"``, or ``"stopped"`` for KeyboardInterrupt).
 
     Example:
         >>> sweep = run_sweep(learn, num_it=100)                # doctest: +SKIP
@@ -109,17 +105,19 @@ def run_sweep(
     """
     start, end, count, train_length = check_arguments(learn, start_lr, end_lr, num_it, stop_div)
     _check_hooks(on_batch, stop)
-    seed = check_seed(seed)
     sweep = _sweep_to_fill(sweep, count, start, end, bool(stop_div))
-    sweep.context = fastai_context(learn, start, end, count, seed)
-    state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop, seed)
+    state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop, check_seed(seed))
     return _run_and_restore(learn, state, train_length)
 
 
 def _run_and_restore(learn: Learner, state: _SweepState, train_length: int) -> Sweep:
-    """Claim ``learn``, snapshot it, run the sweep; restore and release it however it ends."""
+    """Claim ``learn``, record the context, snapshot it, run the sweep; restore and release it
+    however it ends."""
     held = claim(learn)
     try:
+        state.sweep.context = fastai_context(
+            learn, state.start_lr, state.end_lr, state.num_it, state.seed
+        )
         restore = snapshot(learn)
     except BaseException:
         release(learn)

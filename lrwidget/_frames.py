@@ -10,6 +10,7 @@ nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,13 @@ import numpy as np
 
 from lrwidget import _readout
 from lrwidget._chart import LossChart
+from lrwidget._compare_chart import CompareChart
+from lrwidget._compare_view import Compared, widened_range
 from lrwidget._controls import Controls
 from lrwidget._errors import LRWidgetValueError
 from lrwidget._evidence_chart import EvidenceChart
 from lrwidget._evidence_view import EvidenceView, build_evidence
+from lrwidget._shown_points import PointsMemo
 from lrwidget._stream import Change
 from lrwidget._style import rule_color
 from lrwidget._trial_control import TrialState
@@ -34,6 +38,7 @@ from lrwidget._view import (
     marker_positions,
     stream_view,
 )
+from lrwidget._view_layout import loss_tick_format
 from lrwidget.analysis import Analysis, analyze, smoothed_losses
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep
@@ -103,12 +108,18 @@ class Frames:
         self.start_lr, self.end_lr, self.num_it = schedule
         self.evidence = EvidenceChart(chart.x_scale, chart.loss_scale)
         self.trials = TrialsChart(chart.x_scale)
+        #: The earlier sweeps' curves and points, under the current sweep's curve.
+        self.compare = CompareChart(
+            chart.figure, chart.smoothed, {"x": chart.x_scale, "y": chart.loss_scale}
+        )
         # The construction is drawn just above the smoothed curve, under markers and handles.
         marks = list(chart.figure.marks)
         above = marks.index(chart.smoothed) + 1
         chart.figure.marks = [*marks[:above], *self.evidence.overlay, *marks[above:]]
         #: The last full view drawn (light frames replace only its points and curve).
         self.view: ChartView | None = None
+        #: What the redraws of the sweep shown share (its shown points, its boundaries).
+        self.points = PointsMemo()
         self._shown: tuple[Sweep | None, Analysis | None] = (None, None)  # what hover reads
         chart.raw.on_hover(self._on_point_hover)
         chart.points.on_hover(self._on_rule_hover)
@@ -144,9 +155,18 @@ class Frames:
         facts: _readout.StatusFacts,
         progress: str,
         stoppable: bool,
+        compared: Compared | None = None,
     ) -> list[Change]:
-        """Every mark, the readout, the progress bar and text, the status and Stop."""
+        """Every mark, the readout, the progress bar and text, the status and Stop; with
+        ``compared``, the earlier sweeps' marks and readout columns too."""
+        compared = compared or Compared()
         view = self._view(sweep, analysis[0], display)
+        if compared.views:
+            shown = widened_range(view.loss_range, compared.views)
+            if shown != view.loss_range:
+                view = self.view = dataclasses.replace(
+                    view, loss_range=shown, loss_tick_format=loss_tick_format(shown)
+                )
         self._shown = (sweep, analysis[0])
         lrs = sweep.lrs if sweep is not None else np.zeros(0)
         evidence = self._evidence(analysis[0], display, lrs)
@@ -162,11 +182,14 @@ class Frames:
             custom_lr=display.custom_lr,
             how=evidence.caption,
             trials=trials[1],
+            compared=compared,
         )
         controls = self.controls
-        frame = self.chart.changes(view) + self.evidence.changes(evidence)
-        frame += self.trials.changes(trials[0])
-        frame += value_change(controls.readout_html, readout)
+        # The readout first: the answer to a control leaves (and is shown) before the marks,
+        # which the kernel's output thread and the page each handle one message at a time.
+        frame = value_change(controls.readout_html, readout)
+        frame += self.chart.changes(view) + self.evidence.changes(evidence)
+        frame += self.trials.changes(trials[0]) + self.compare.changes(compared.views)
         bar = {"value": min(facts.count, self.num_it), "bar_style": _readout.bar_style(facts)}
         moved = {
             name: value for name, value in bar.items() if getattr(controls.progress, name) != value
@@ -223,6 +246,7 @@ class Frames:
         else:
             lrs, losses = np.zeros(0), np.zeros(0)
         settings = display.settings
+        self.points.renew(sweep, len(lrs))  # a sweep only appends: it and a length name points
         self.view = build_view(
             lrs=np.asarray(lrs, dtype=np.float64),
             losses=np.asarray(losses, dtype=np.float64),
@@ -239,6 +263,7 @@ class Frames:
             skip_end=settings.skip_end,
             div_threshold=settings.div_threshold,
             visible=display.visible,
+            memo=self.points,
         )
         return self.view
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrwidget._compare_view import Compared
 from lrwidget._style import BEST_COLOR, CUSTOM_COLOR, format_lr, rule_color
 from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR
 
@@ -158,6 +159,7 @@ def _rule_row(
     selected: bool,
     x_value: float | None,
     trial: str | None = None,
+    compared: Sequence[str] = (),
 ) -> str:
     lr = None if result is None or result.lr is None else float(result.lr)
     if result is None:
@@ -180,7 +182,8 @@ def _rule_row(
         f'<td style="{_CELL};white-space:nowrap"><span style="color:{color}">●</span> '
         f"{html.escape(name)}</td>"
         f'<td style="{_NUMBER}">{"—" if lr is None else format_lr(lr)}</td>'
-        f'<td style="{_NUMBER}">{loss_text}</td>'
+        + "".join(compared)
+        + f'<td style="{_NUMBER}">{loss_text}</td>'
         f'{trial_cell}<td style="{_CELL}">{html.escape(detail)}</td></tr>'
     )
 
@@ -206,10 +209,17 @@ def readout_html(
     custom_lr: float | None,
     how: str = "",
     trials: Mapping[str, str] | None = None,
+    compared: Compared | None = None,
 ) -> str:
     """The readout table: one row per shown rule (LR, smoothed loss there, what it does),
-    the custom pick, and ``how`` (what the chart draws of the selected rule's construction)."""
-    headers = ["rule", "LR", "smoothed loss there"]
+    the custom pick, and ``how`` (what the chart draws of the selected rule's construction).
+    With ``compared``, the LR of each earlier shown sweep follows the current one's, and the
+    repeats' log10 mean and range (see :mod:`lrwidget._compare_view`)."""
+    compared = compared or Compared()
+    headers = ["rule", f"LR · {html.escape(compared.label)}" if compared.active else "LR"]
+    headers += [html.escape(label) for label, _lrs in compared.columns]
+    headers += [] if compared.spreads is None else ["repeats: log10 mean (range)"]
+    headers += ["smoothed loss there"]
     headers += [] if trials is None else ["trial at that LR"]
     headers += ["what it does"]
     rows = [
@@ -225,7 +235,7 @@ def readout_html(
         color = rule_color(name, rule_names)
         trial = None if trials is None else trials.get(name, "")
         cells = (color, empty, name == selected, positions.get(name), trial)
-        rows.append(_rule_row(name, result, *cells))
+        rows.append(_rule_row(name, result, *cells, compared.cells(name)))
     table = (
         f'<table class="lrw-table" data-points="{points}" data-status="{status}" '
         'style="border-collapse:collapse">' + "".join(rows) + "</table>"

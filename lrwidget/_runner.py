@@ -21,7 +21,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lrwidget._errors import LRWidgetValueError
@@ -88,17 +88,40 @@ class SweepRunner:
         ended = self.ended_at if self.ended_at is not None else time.perf_counter()
         return ended - self.started_at
 
-    def start(self, engine: Any, learn: Any, sweep: Sweep, stop_div: bool) -> None:
+    def start(
+        self,
+        engine: Any,
+        learn: Any,
+        sweep: Sweep,
+        stop_div: bool,
+        *,
+        seeds: Sequence[int | None] = (None,),
+        next_sweep: Callable[[int], Sweep] | None = None,
+    ) -> None:
         """Run ``engine.run_sweep`` on ``learn`` in a new worker thread, recording into ``sweep``.
 
-        The caller checks first that nothing runs (:attr:`running`, :func:`holder_of`).
+        With several ``seeds`` (repeats), one sweep per seed, one after the other, each from
+        the restored Learner: ``next_sweep(i)`` gives the empty sweep of repeat ``i``.  A stop
+        ends the repeats.  The caller checks first that nothing runs (:attr:`running`,
+        :func:`holder_of`).
         """
 
         def work(stop: threading.Event) -> Any:
-            schedule = (sweep.start_lr, sweep.end_lr, sweep.num_it, stop_div)
-            return engine.run_sweep(
-                learn, *schedule, on_batch=self._on_batch, stop=stop, sweep=sweep
-            )
+            result: Any = None
+            current = sweep
+            for index, seed in enumerate(seeds):
+                if index:
+                    if stop.is_set() or next_sweep is None:
+                        break
+                    current = next_sweep(index)
+                    with self._lock:
+                        self.sweep = current
+                schedule = (current.start_lr, current.end_lr, current.num_it, stop_div)
+                options = {} if seed is None else {"seed": seed}
+                result = engine.run_sweep(
+                    learn, *schedule, on_batch=self._on_batch, stop=stop, sweep=current, **options
+                )
+            return result
 
         self.start_job("sweep", learn, work, sweep)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from lrwidget import _readout
+from lrwidget._compare_control import check_repeats
 from lrwidget._controls import close_all
 from lrwidget._errors import SweepRunningError
 from lrwidget._runner import SweepRunner, holder_of, watch_interrupts
@@ -40,6 +41,11 @@ class SweepControl:
         _run_refused: str
         _run_queued: bool
         _zoom_timer: threading.Timer | None
+        _sweeps: list[Sweep]
+        _repeat_of: dict[int, tuple[int, int, int]]
+        repeats: int
+        shown_sweeps: list[int]
+        current_sweep: int
         num_it: int
         start_lr: float
         end_lr: float
@@ -51,6 +57,8 @@ class SweepControl:
         def suggestions(self) -> Any: ...
         def _refresh(self) -> None: ...
         def _trials_ended(self) -> None: ...
+        def _label(self, sweep: Sweep) -> None: ...
+        def hold_trait_notifications(self) -> Any: ...
 
     def _on_run_clicked(self, _button: Any) -> None:
         if self._runner.stopping:
@@ -70,10 +78,21 @@ class SweepControl:
             self._run_queued = False
             self._on_run_clicked(None)
 
-    def start(self) -> None:
+    def start(self, repeats: int | None = None, *, seed: int | None = None) -> None:
         """Start a sweep in a background thread and return at once.
 
+        The new sweep joins :attr:`sweeps` and becomes current; the earlier ones stay drawn.
+
+        Args:
+            repeats: How many sweeps to run, one after the other, each from the restored
+                Learner with another data order (default: the ``repeats`` trait, 1).  The
+                readout then gives each rule's log10 mean and range over them.
+            seed: The data order of the first repeat (the next ones take ``seed + 1``, ...);
+                None: a random one (recorded in each sweep's ``context["seed"]``).  With one
+                repeat and no seed the sweep is the plain one ``learn.lr_find`` makes.
+
         Raises:
+            LRWidgetValueError: for bad ``repeats`` or ``seed``, before anything runs.
             RuntimeError: with no Learner.
             SweepRunningError: while a sweep runs on this Learner, from this widget or
                 another one (e.g. an earlier run of the same cell); the message says how to
@@ -84,6 +103,7 @@ class SweepControl:
                 "Run is unavailable: this widget shows a recorded sweep and has no Learner. "
                 "Create LRFinderWidget(learn) to run a new sweep."
             )
+        seeds = check_repeats(self.repeats if repeats is None else repeats, seed, self._engine)
         holder = holder_of(self._learn)
         if self._runner.running or holder is not None:
             raise SweepRunningError(self._busy_message(holder))
@@ -91,16 +111,30 @@ class SweepControl:
         # The previous sweep's final update may still wait for room in the budget; it stops
         # the update thread when it is done, so the new sweep's thread starts after it.
         self._runner.drawn.wait()
-        sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
+        group = None if len(seeds) == 1 else seeds[0]
+
+        def new_sweep(index: int) -> Sweep:
+            sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
+            if group is not None:
+                self._repeat_of[id(sweep)] = (group, index + 1, len(seeds))
+            return sweep
+
+        def next_sweep(index: int) -> Sweep:  # the worker's, between two repeats
+            sweep = new_sweep(index)
+            self._show_new(sweep)
+            return sweep
+
+        first = new_sweep(0)
         # The update thread first: a short sweep can end (and finish it) before start returns.
         self._stream.start()
         # The widget shows the new sweep only once the runner holds it, so that stop() and
         # wait() called as soon as ``widget.sweep`` changes reach it.
         with self._lock:
-            self._runner.start(self._engine, self._learn, sweep, self.stop_div)
-            self._sweep = sweep
+            self._runner.start(
+                self._engine, self._learn, first, self.stop_div, seeds=seeds, next_sweep=next_sweep
+            )
             self._notice = self._run_refused = ""
-        self._refresh()
+            self._show_new(first)
 
     def _busy_message(self, holder: SweepRunner | None) -> str:
         runner = holder or self._runner
@@ -157,13 +191,14 @@ class SweepControl:
             raise error
         return self.sweep
 
-    def run(self) -> Any:
-        """Run a sweep and block until it ends; the chart still streams.
+    def run(self, repeats: int | None = None, *, seed: int | None = None) -> Any:
+        """Run a sweep (or ``repeats`` of them, see :meth:`start`) and block until it ends;
+        the chart still streams.
 
         Returns:
-            The suggestions (``SuggestedLRs``) for the current settings.
+            The suggestions (``SuggestedLRs``) of the current sweep for the current settings.
         """
-        self.start()
+        self.start(repeats, seed=seed)
         try:
             self.wait()
         except KeyboardInterrupt:
@@ -192,16 +227,35 @@ class SweepControl:
     # ----------------------------------------------------------------------------------------
     # the sweep (worker thread: no print, no `with output:` here)
     def _on_batch(self, sweep: Sweep) -> None:
-        with self._lock:
-            self._sweep = sweep
+        if sweep.label is None:  # its context is recorded by now: name it
+            self._name(sweep)
         self._stream.poke()
+
+    def _show_new(self, sweep: Sweep) -> None:
+        """A new sweep starts: it joins ``sweeps``, shown and current."""
+        with self._lock:
+            self._sweeps.append(sweep)
+            index = len(self._sweeps) - 1
+            shown = sorted({*self.shown_sweeps, index})
+        with self.hold_trait_notifications():
+            self.shown_sweeps = shown
+            self.current_sweep = index
+
+    def _name(self, sweep: Sweep) -> None:
+        """Record a repeat's place in its context, then give the sweep its default label."""
+        repeat = self._repeat_of.pop(id(sweep), None)
+        if repeat is not None:
+            sweep.context["repeat_group"] = repeat[0]
+            sweep.context["repeat"] = [repeat[1], repeat[2]]
+        self._label(sweep)
 
     def _on_sweep_end(self) -> None:
         if self._runner.kind == "trials":
             self._trials_ended()
         with self._lock:
-            if self._runner.sweep is not None:
-                self._sweep = self._runner.sweep
+            sweep = self._runner.sweep
+            if self._runner.kind == "sweep" and sweep is not None and sweep.label is None:
+                self._name(sweep)
             self._run_refused = ""
         if self._ready:
             self._stream.finish()

@@ -23,6 +23,11 @@ from traitlets import Bool, Float, Int, List, Unicode, observe, validate
 from lrwidget import _readout, _static
 from lrwidget._boundaries import skip_for_handle
 from lrwidget._chart import LossChart
+from lrwidget._compare_control import (
+    CompareControl,
+    build_compare_box,
+    check_repeats,
+)
 from lrwidget._controls import (
     BINDINGS,
     DIVERGENCE_MAX,
@@ -56,7 +61,7 @@ if TYPE_CHECKING:
 ZOOM_REST = 0.15
 
 
-class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
+class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, widgets.VBox):
     """fastai's learning-rate finder as a live widget: Run, watch, tune, apply.
 
     Display it as the last expression of a cell, press Run (or call :meth:`start`); the
@@ -111,6 +116,11 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
     preset = Unicode(
         "fastai", help='Whose rules: "fastai", "torch-lr-finder" or "lightning" (lrwidget.presets).'
     )
+    current_sweep = Int(
+        -1, help="Index in `sweeps` of the sweep `lr` and `apply()` use (-1: none)."
+    )
+    shown_sweeps = List(Int(), help="Indices in `sweeps` of the sweeps drawn (the current always).")
+    repeats = Int(1, help="Sweeps per Run, each with another data order (1: one plain sweep).")
 
     def __init__(
         self,
@@ -135,6 +145,8 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         self._engine = resolve_engine(engine, learn)
         check_run_arguments(self._engine, learn, start_lr, end_lr, num_it, stop_div)
         self.num_it = int(num_it)
+        self._skip_start_follows = skip_start is None  # each sweep's own num_it // 10
+        self._following_skip = False  # skip_start set to follow the current sweep's num_it
         skip_start = self.num_it // 10 if skip_start is None else skip_start
         checked = Settings(beta, smoothing, skip_start, skip_end, div_threshold, methods).check()
         self._learn = learn
@@ -149,6 +161,10 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         self._lock = threading.RLock()  # the sweep shown, the notes
         self._ready = self._syncing = False
         self._sweep: Sweep | None = _sweep
+        self._sweeps: list[Sweep] = [] if _sweep is None else [_sweep]
+        self._caches: dict[int, AnalysisCache] = {}  # the analysis of each earlier sweep
+        self._earlier_views: dict[int, Any] = {}  # what is drawn of each earlier sweep
+        self._repeat_of: dict[int, tuple[int, int, int]] = {}  # (group, k, n) of a repeat
         self._notice = ""  # a rejected control value, shown until the next good one
         self._run_refused = ""  # a refused Run click, news while that sweep runs
         self._run_queued = False  # Run pressed while the stopped sweep was still ending
@@ -163,9 +179,15 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             self._chart, self.controls, self.rule_names, (self.start_lr, self.end_lr, self.num_it)
         )
         self._stream = StreamScheduler(self._frame, self._chart.send)
+        self._compare_parts = build_compare_box(learn is not None)
+        legend, compare_row = self._compare_parts[0], self._compare_parts[-1]
         super().__init__(
             children=self.controls.rows(
-                self._chart.figure, self._frames.evidence.panel, *self._frames.trials.figures
+                self._chart.figure,
+                legend,
+                compare_row,
+                self._frames.evidence.panel,
+                *self._frames.trials.figures,
             ),
             layout=widgets.Layout(width="100%"),
         )
@@ -179,6 +201,8 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         self.div_threshold = checked.div_threshold
         self.shown_rules = list(self.rule_names)
         self.selected = selected
+        if self._sweep is not None:
+            self.current_sweep, self.shown_sweeps = 0, [0]
         if preset != "fastai":
             self._apply_preset(preset)
         self.preset = preset
@@ -223,6 +247,9 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         self._chart.divergence_handle.on_drag_end(self._on_divergence_dragged)
         self._chart.pick.observe(self._on_pick, names="x")
         controls.zoom_toggle.observe(lambda change: self._chart.set_zoom(change["new"]), "value")
+        dropdown, repeats = self._compare_parts[1], self._compare_parts[3]
+        dropdown.observe(self._on_current_picked, names="value")
+        repeats.observe(self._on_repeats_typed, names="value")
         self._chart.x_scale.observe(self._on_zoom, names=["min", "max"])
 
     # ----------------------------------------------------------------------------------------
@@ -259,6 +286,7 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
         try:
             for binding in BINDINGS:
                 binding.show(self.controls, getattr(self, binding.trait))
+            self._compare_parts[3].value = self.repeats
             smoothed_already = bool(self._recorded_smoothed())
             self.controls.smoothing_dropdown.disabled = smoothed_already
             self.controls.beta_slider.disabled = smoothed_already
@@ -290,10 +318,52 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
 
     @observe(*(binding.trait for binding in BINDINGS), "custom_lr")
     def _on_setting(self, change: dict[str, Any]) -> None:
+        if change["name"] == "skip_start" and not self._following_skip:
+            sweep = self.sweep
+            num_it = sweep.num_it if sweep is not None else self.num_it
+            self._skip_start_follows = change["new"] == num_it // 10
         if self._ready:
             if change["name"] == "preset":
                 self._apply_preset(change["new"])
             self._sync_controls()
+            self._refresh()
+
+    @validate("current_sweep", "shown_sweeps", "repeats")
+    def _validate_sweeps(self, proposal: traitlets.Bunch) -> Any:
+        name, value = proposal["trait"].name, proposal["value"]
+        if name == "repeats":
+            check_repeats(value, None if value == 1 else 0, self._engine)
+            return value
+        count = len(self._sweeps) if hasattr(self, "_sweeps") else 0
+        wrong = [value] if name == "current_sweep" else list(value)
+        wrong = [index for index in wrong if not (0 <= index < count or index == -1 == count - 1)]
+        if wrong:
+            raise LRWidgetValueError(
+                f"{name} must hold indices of widget.sweeps (0 to {count - 1}); got {value!r}. "
+                "Pick from range(len(widget.sweeps))."
+            )
+        return sorted(set(value)) if name == "shown_sweeps" else value
+
+    @observe("current_sweep", "shown_sweeps", "repeats")
+    def _on_sweeps_setting(self, change: dict[str, Any]) -> None:
+        if change["name"] == "current_sweep" and change["new"] < 0:
+            with self._lock:
+                self._sweep = None
+        elif change["name"] == "current_sweep":
+            with self._lock:
+                sweep = self._sweeps[change["new"]]
+                self._sweep = sweep
+            self._frames.num_it = sweep.num_it
+            if self._skip_start_follows and self.skip_start != sweep.num_it // 10:
+                self._following_skip = True
+                try:
+                    self.skip_start = sweep.num_it // 10
+                finally:
+                    self._following_skip = False
+            self._sync_controls()
+        if change["name"] == "repeats":
+            self._sync_controls()
+        if self._ready:
             self._refresh()
 
     # ----------------------------------------------------------------------------------------
@@ -458,7 +528,9 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, widgets.VBox):
             facts = dataclasses.replace(facts, status="running", notes=("trials", *facts.notes))
             progress = self._frames.trials_progress(trials)
         stoppable = runner.running or self._holder() is not None
-        return self._frames.full(sweep, analysis, display, facts, progress, stoppable)
+        compared, compare_row = self._compare_frame()
+        frame = self._frames.full(sweep, analysis, display, facts, progress, stoppable, compared)
+        return compare_row + frame
 
     def _notes(self) -> tuple[str, ...]:
         """What the status line adds: a refused value, drawing errors, who holds the Learner."""

@@ -45,6 +45,9 @@ LAYERS: dict[str, int] = {
     "_trials": 9,
     # the widget's rooms
     "_view_layout": 1,
+    "_compare_view": 7,
+    "_compare_chart": 9,
+    "_compare_control": 9,
     "_view": 7,
     "_evidence_view": 7,
     "_evidence_chart": 9,

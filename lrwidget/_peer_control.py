@@ -62,6 +62,7 @@ class PeerControl:
         diverge_th: float = 5,
         accumulation_steps: int = 1,
         device: Any = None,
+        trial_val_loader: Any = None,
         **settings: Any,
     ) -> Any:
         """The widget on a plain PyTorch model: torch-lr-finder's range test, live.
@@ -71,7 +72,9 @@ class PeerControl:
         ``"torch-lr-finder"``, whose suggestion it then equals exactly).  The model, the
         optimizer and the RNGs are restored after every sweep and every trial fit (Try these
         LRs: torch's ``OneCycleLR``, see :func:`lrwidget.run_torch_trials`); :meth:`apply`
-        sets every param group's lr.
+        sets every param group's lr.  ``trial_val_loader``: the trials' validation data
+        (after each trial epoch), when the sweep itself should not validate; None: use
+        ``val_loader``.
 
         Example:
             >>> LRFinderWidget.for_torch(model, optimizer, criterion, loader)  # doctest: +SKIP
@@ -83,7 +86,7 @@ class PeerControl:
         if axis_start is None and groups:
             axis_start = min(float(group["lr"]) for group in groups)
         engine = TorchEngine(
-            optimizer, criterion, train_loader, start_lr,
+            optimizer, criterion, train_loader, start_lr, trial_val_loader,
             val_loader=val_loader, step_mode=step_mode, smooth_f=smooth_f,
             diverge_th=diverge_th, accumulation_steps=accumulation_steps, device=device,
         )  # fmt: skip

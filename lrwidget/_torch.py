@@ -39,7 +39,7 @@ import torch
 from lrwidget._context import check_seed, torch_context
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._seeding import seeded
-from lrwidget._torch_checks import STEP_MODES, Plan, check_hooks, sweep_to_fill
+from lrwidget._torch_checks import STEP_MODES, Plan, _check_loader, check_hooks, sweep_to_fill
 from lrwidget._torch_state import snapshot
 from lrwidget.sweep import Status, Sweep
 
@@ -365,7 +365,9 @@ class TorchEngine:
     ``start_lr=None`` keeps torch-lr-finder's meaning (each param group starts from its own
     lr); the widget's own ``start_lr`` then only places its axis.  Trial fits (Try these
     LRs) run :func:`lrwidget._torch_trials.run_torch_trials` with the same optimizer,
-    criterion, loaders, ``accumulation_steps`` and ``device``.
+    criterion, ``train_loader``, ``accumulation_steps`` and ``device``, validating after each
+    epoch on ``trial_val_loader`` (None: ``val_loader``, which the sweep validates on after
+    every batch).
     """
 
     #: The widget's trial control checks and runs trials through this engine.
@@ -377,10 +379,17 @@ class TorchEngine:
         criterion: Any,
         train_loader: Any,
         start_lr: float | None,
+        trial_val_loader: Any = None,
         **options: Any,
     ) -> None:
         self.optimizer, self.criterion, self.train_loader = optimizer, criterion, train_loader
         self.start_lr, self.options = start_lr, options
+        names = ("val_loader", "accumulation_steps", "device")
+        #: run_torch_trials' keywords beyond the model, optimizer, criterion and train_loader.
+        self.trial_options = {name: options[name] for name in names if name in options}
+        if trial_val_loader is not None:
+            _check_loader("trial_val_loader", trial_val_loader)
+            self.trial_options["val_loader"] = trial_val_loader
 
     def check_arguments(
         self, model: Any, _start: float, end_lr: float, num_it: int, _stop: bool
@@ -425,7 +434,7 @@ class TorchEngine:
 
         plan = check_torch_trials(
             model, self.optimizer, self.criterion, self.train_loader, lrs, epochs=epochs,
-            n_batches=n_batches, **self._trial_options(),
+            n_batches=n_batches, **self.trial_options,
         )  # fmt: skip
         return plan.lrs, dataclasses.replace(plan.budget, n_batches=plan.per_epoch)
 
@@ -436,9 +445,5 @@ class TorchEngine:
 
         return run_torch_trials(
             model, self.optimizer, self.criterion, self.train_loader, lrs,
-            **self._trial_options(), **arguments,
+            **self.trial_options, **arguments,
         )  # fmt: skip
-
-    def _trial_options(self) -> dict[str, Any]:
-        names = ("val_loader", "accumulation_steps", "device")
-        return {name: self.options[name] for name in names if name in self.options}

@@ -486,3 +486,30 @@ def test_a_torch_sweep_that_diverges_names_torch_lr_finders_rule(
     assert widget.sweep is not None and widget.sweep.status == "diverged"
     status = widget.controls.status_html.value
     assert "diverge_th" in status and "torch-lr-finder" in status and "4×" not in status
+
+
+def test_trial_val_loader_validates_the_trials_and_leaves_the_sweep_alone(
+    comm_recorder: CommRecorder,
+) -> None:
+    case = build("mlp", seed=15)
+    widget = LRFinderWidget.for_torch(
+        case.model, case.optimizer, case.criterion, case.train_loader,
+        start_lr=1e-4, end_lr=3, num_it=20, trial_val_loader=case.val_loader,
+    )  # fmt: skip
+    widget.run()
+    widget.wait(timeout=TIMEOUT)
+    twin = build("mlp", seed=15)
+    sweep = run_torch_sweep(
+        twin.model, twin.optimizer, twin.criterion, twin.train_loader, start_lr=1e-4,
+        end_lr=3, num_it=20,
+    )  # fmt: skip
+    assert widget.sweep is not None and widget.sweep.losses.tolist() == sweep.losses.tolist()
+    widget.start_trials(lrs=[1e-2], n_batches=5)
+    widget.wait(timeout=TIMEOUT)
+    assert widget.trials == trials_of(build("mlp", seed=15), [1e-2], n_batches=5)
+    assert widget.trials[0].valid_loss is not None
+    with pytest.raises(TypeError, match=re.escape("trial_val_loader must be re-iterable")):
+        LRFinderWidget.for_torch(
+            case.model, case.optimizer, case.criterion, case.train_loader,
+            trial_val_loader=iter(case.val_loader),
+        )  # fmt: skip

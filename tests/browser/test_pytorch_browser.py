@@ -8,13 +8,19 @@ readout of torch-lr-finder's ``gradient`` rule; after the run, the "rules of" dr
 switched in the page to "lightning" and then "fastai", and each time the readout must list that
 tool's rules, equal to ``analyze(sweep, **presets[tool])`` in the kernel, with every marker at
 its readout LR.  The screenshot of the widget at 1280 px (light theme, rules of
-torch-lr-finder) is ``docs/pytorch.png`` when ``LRWIDGET_UPDATE_SCREENSHOT=1``.
+torch-lr-finder) is ``docs/pytorch.png`` when ``LRWIDGET_UPDATE_SCREENSHOT=1``.  Last,
+**Try these LRs** is pressed in the page (rules of fastai: four suggestions): the trials'
+training curves must grow while they run, one validation dot per finished trial must end in the
+strip under the chart, and in the kernel the trials must match the page and the model must be
+exactly as it was before the click.
 
 Every wait polls a state of the page; nothing depends on how fast the machine is.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -34,6 +40,7 @@ NOTEBOOK = "pytorch_browser.ipynb"
 NUM_IT = 100
 SLEEP_PER_BATCH_S = 0.08
 SCREEN_WIDTH = 1280
+SCREEN_HEIGHT = 1600  # the notebook's trials add the strip and the curves under the chart
 
 SLOWDOWN = f"""import time
 
@@ -66,6 +73,20 @@ for name in presets:
                          for rule, result in rules.items()))
 print("preset", w.preset)"""
 
+# Kernel side, around the click on Try these LRs: the weights before, then the trials and
+# whether the weights came back.
+BEFORE_TRY = "weights_before = {k: v.clone() for k, v in model.state_dict().items()}"
+AFTER_TRY = """import json
+
+w.wait()
+state = model.state_dict()
+restored = state.keys() == weights_before.keys() and all(
+    torch.equal(weights_before[k], v) for k, v in state.items()
+)
+trials = [{"lr": t.lr, "status": t.status, "valid": t.valid_loss} for t in w.trials]
+suggested = sorted({rule.lr for rule in w.analysis.rules.values() if rule.lr is not None})
+print(json.dumps({"restored": restored, "trials": trials, "suggested": suggested}))"""
+
 RULES_OF = {
     "torch-lr-finder": ["gradient"],
     "lightning": ["lightning"],
@@ -95,7 +116,7 @@ def _variant_cells() -> list[str | tuple[str, str]]:
 def lab(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
     """The notebook variant open in its own 1280-px page (light theme) for this module."""
     harness.write_notebook(lab_root / NOTEBOOK, _variant_cells())
-    context = browser.new_context(viewport={"width": SCREEN_WIDTH, "height": 1100})
+    context = browser.new_context(viewport={"width": SCREEN_WIDTH, "height": SCREEN_HEIGHT})
     page = context.new_page()
     try:
         yield harness.LabNotebook.open(page, lab_server, NOTEBOOK)
@@ -166,6 +187,27 @@ def test_pytorch_notebook_streams_then_each_tools_rules_mark_the_chart(
     expected = dict(line.split(" ", 1) for line in lines)
     assert expected.pop("preset") == "fastai"
     assert keys == expected
+    _try_these_lrs(lab)
+
+
+def _try_these_lrs(lab: harness.LabNotebook) -> None:
+    """Press Try these LRs in the page; the curves grow, the strip gets its dots, and the
+    kernel's trials match them with the model put back."""
+    page = lab.page
+    lab.execute(BEFORE_TRY)
+    lrw_page.install_trials_sampler(page)
+    page.locator(".lrw-try").first.click()
+    lrw_page.wait_trials(page, "/^trial 1 of /.test(s.progress)", timeout_ms=60_000)
+    ended = lrw_page.wait_trials(page, "s.status !== 'running' && s.header && s.dots.length > 0")
+    facts = json.loads(lab.execute(AFTER_TRY).strip().splitlines()[-1])
+    trials = facts["trials"]
+    assert facts["restored"] and sorted(t["lr"] for t in trials) == facts["suggested"], facts
+    assert all(trial["status"] in ("done", "diverged") for trial in trials), trials
+    validated = [t for t in trials if t["valid"] is not None and math.isfinite(t["valid"])]
+    assert len(ended["dots"]) == len(validated) > 0 and len(ended["curves"]) == len(trials)
+    running = [s for s in lrw_page.trials_seen(page) if s["status"] == "running"]
+    widths = {tuple(state["curves"]) for state in running}
+    assert len(widths) >= 3, widths  # the training curves filled in while the trials ran
 
 
 def _cell_index(lab: harness.LabNotebook, fragment: str) -> int:

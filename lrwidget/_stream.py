@@ -43,6 +43,12 @@ MAX_STREAM_INTERVAL = 0.1
 #: and the progress text; 3 a second or more within the budget).
 FULL_STREAM_INTERVAL = 2.0
 LIGHT_MESSAGES = 6
+#: While a control's redraw waits or runs, the sweep's thread holds at its next batch end
+#: (:meth:`StreamScheduler.poke`) for at most this long (seconds).  A training loop holds the
+#: GIL: a redraw sharing it waits up to the interpreter's switch interval (5 ms) each time it
+#: lets go of it (every numpy call on a long array, every message sent), which made a redraw
+#: of about 5 ms of work take 50-250 ms during a 10,000-iteration sweep.
+MAX_YIELD = 0.25
 
 #: What a frame holds: "light" (points, smoothed line, y range, progress) or "full" (everything).
 FrameKind = Literal["light", "full"]
@@ -109,6 +115,9 @@ class StreamScheduler:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._draw_lock = threading.RLock()  # one frame at a time, whichever thread
+        # The threads in redraw() (a thread may nest redraws): the sweep's thread and the
+        # update thread give way to them.
+        self._controls: dict[int, int] = {}
         self._due: float | None = None  # when the next streamed update is due
         self._streaming = False
         self._thread: threading.Thread | None = None
@@ -126,9 +135,23 @@ class StreamScheduler:
 
     # -- any thread ---------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Build and send a full frame at once (a control moved, a setting changed)."""
-        with self._draw_lock:
-            self._emit(self._build("full"), "full", self._clock())
+        """Build and send a full frame at once (a control moved, a setting changed).
+
+        Meanwhile the update thread sends nothing more (the rest of a streamed frame it is
+        sending is left to this one) and the sweep's thread holds at its next :meth:`poke`.
+        """
+        me = threading.get_ident()
+        with self._lock:
+            self._controls[me] = self._controls.get(me, 0) + 1
+        try:
+            with self._draw_lock:
+                self._emit(self._build("full"), "full", self._clock())
+        finally:
+            with self._lock:
+                self._controls[me] -= 1
+                if not self._controls[me]:
+                    del self._controls[me]
+                self._wake.notify_all()
 
     # -- the sweep ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -145,12 +168,17 @@ class StreamScheduler:
     def poke(self) -> None:
         """A batch was recorded (worker thread): make sure a streamed update is scheduled.
 
-        An update already pending picks up this batch's point.
+        An update already pending picks up this batch's point.  While a control's redraw
+        waits or runs (in another thread), the sweep holds here until it is sent, at most
+        MAX_YIELD: the answer to the user goes first.
         """
         with self._lock:
             if self._due is None and self._streaming:
                 self._due = self._next_time()
                 self._wake.notify_all()
+            deadline = time.monotonic() + MAX_YIELD
+            while self._controls_elsewhere() and (left := deadline - time.monotonic()) > 0:
+                self._wake.wait(left)
 
     def cancel(self) -> None:
         """Drop the pending streamed update, if any."""
@@ -181,6 +209,10 @@ class StreamScheduler:
         self._send_when_room("full")
 
     # -- internals ------------------------------------------------------------------------------
+    def _controls_elsewhere(self) -> bool:
+        """True while another thread is in :meth:`redraw` (call with the lock held)."""
+        return any(thread != threading.get_ident() for thread in self._controls)
+
     def _send_when_room(self, kind: FrameKind) -> None:
         """Send a whole frame as soon as the budget allows: a frame bigger than the budget
         goes out in parts, each a budget's worth, a window apart."""
@@ -205,6 +237,9 @@ class StreamScheduler:
         while True:
             with self._lock:
                 while self._streaming:
+                    if self._controls:  # a control's redraw goes first; wait for its end
+                        self._wake.wait()
+                        continue
                     due, now = self._due, self._clock()
                     if due is not None and due <= now:
                         # A control's redraw may have gone out meanwhile: keep the spacing.
@@ -239,14 +274,30 @@ class StreamScheduler:
                     if self._due is None and self._streaming:
                         self._due = moment
                     return
-            self._emit(frame, kind, now, began)
+            self._emit(frame, kind, now, began, streamed=True)
 
     def _emit(
-        self, frame: list[Change], kind: FrameKind, now: float, began: float | None = None
+        self,
+        frame: list[Change],
+        kind: FrameKind,
+        now: float,
+        began: float | None = None,
+        *,
+        streamed: bool = False,
     ) -> None:
-        """Send ``frame`` and log it (call with the draw lock held)."""
+        """Send ``frame`` and log it (call with the draw lock held).  A ``streamed`` frame
+        goes a message at a time and stops when a control's redraw is waiting: that one
+        sends whatever this one left (it lists every change from the marks as they are)."""
         began = time.thread_time() if began is None else began
-        sent = self._send(frame)
+        if streamed:
+            sent = 0
+            for change in frame:
+                with self._lock:
+                    if self._controls:
+                        break
+                sent += self._send([change])
+        else:
+            sent = self._send(frame)
         with self._lock:
             self._last_update = self._clock()
             # CPU time of this thread, not wall time: while the sweep holds the GIL a redraw

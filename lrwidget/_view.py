@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lrwidget._boundaries import boundary_function
-from lrwidget._reduce import MAX_POINTS_PER_MARK, reduce_series
+from lrwidget._shown_points import PointsMemo, shown_indices, take
 from lrwidget._style import (
     CUSTOM_COLOR,
     SPAN_COLORS,
@@ -153,42 +152,40 @@ def stream_view(
     smoothed: np.ndarray,
     visible: tuple[float, float] | None = None,
 ) -> ChartView:
-    """``view`` with only the raw points and the smoothed line replaced (fresh arrays, each
-    reduced to at most MAX_POINTS_PER_MARK points of the ``visible`` LR range), and the loss
-    range lowered when a new point falls below it (its tick format with it).
+    """``view`` with only the raw points and the smoothed line replaced (fresh arrays, at the
+    :func:`~lrwidget._shown_points.shown_indices` of the ``visible`` LR range: at most
+    MAX_POINTS_PER_MARK points), and the loss range lowered when a new point falls below it
+    (its tick format with it).
 
     A light streamed update draws this with ``only=STREAM_MARKS``: the rest of ``view``
     (the last full redraw) is not sent again.
     """
-    fields = _reduced("raw", lrs, losses, visible) | _reduced("smoothed", lrs, smoothed, visible)
+    lrs = np.asarray(lrs, dtype=np.float64)
+    shown = shown_indices(lrs, np.asarray(losses, dtype=np.float64), visible)
+    fields = _loss_marks(lrs, losses, smoothed, shown)
     # The y range follows the points added since the last full view down (the chart sends
     # it only when it changes); older ones were placed by that view's range on purpose.
     drawn = float(np.nanmax(view.raw_x)) if np.isfinite(view.raw_x).any() else -math.inf
     points = [fields[f"{mark}_y"][fields[f"{mark}_x"] > drawn] for mark in STREAM_MARKS]
-    shown = streamed_range(view.loss_range, points)
-    if shown is not view.loss_range:
-        fields |= {"loss_range": shown, "loss_tick_format": loss_tick_format(shown)}
+    shown_range = streamed_range(view.loss_range, points)
+    if shown_range is not view.loss_range:
+        fields |= {"loss_range": shown_range, "loss_tick_format": loss_tick_format(shown_range)}
     return dataclasses.replace(view, **fields)
 
 
-def _reduced(
-    mark: str,
-    lrs: ArrayLike,
-    values: ArrayLike,
-    visible: tuple[float, float] | None,
-    keep: Sequence[int] = (),
+def _loss_marks(
+    lrs: np.ndarray, losses: ArrayLike, smoothed: ArrayLike | None, shown: np.ndarray
 ) -> _Fields:
-    """``{mark}_x``/``{mark}_y`` reduced for the screen: what the browser receives is bounded
-    whatever the sweep's length; spikes, extremes and non-finite points stay (see _reduce)."""
-    x = np.asarray(lrs, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    if len(x) > MAX_POINTS_PER_MARK or visible is not None:
-        shown = reduce_series(x, y, x_range=visible, keep=list(keep) or None)
-        x, y = x[shown], y[shown]
-    if mark == "raw":  # a dot with no y is drawn in a corner; the NaN/inf span shows them
-        finite = np.isfinite(y)
-        x, y = x[finite], y[finite]
-    return _xy(mark, x, y)
+    """The raw points and (with ``smoothed``) the smoothed line at the ``shown`` indices: the
+    line's x depends on the points only, so a change of settings resends only its y.  A raw
+    dot with no y would be drawn in a corner: those are left out (the NaN/inf span shows
+    them); the line keeps them, so that it breaks there."""
+    raw_x, raw_y = take(lrs, shown), take(losses, shown)
+    finite = np.isfinite(raw_y)
+    fields = _xy("raw", raw_x[finite], raw_y[finite])
+    if smoothed is not None:
+        fields |= _xy("smoothed", raw_x, take(smoothed, shown))
+    return fields
 
 
 def divergence_reference(analysis: Analysis) -> float | None:
@@ -236,28 +233,30 @@ def build_view(
     div_threshold: float | None,
     visible: tuple[float, float] | None = None,
     plot_width: float = PLOT_WIDTH,
+    memo: PointsMemo | None = None,
 ) -> ChartView:
     """Compute every array the chart shows.  Pure: no widget is touched.
 
     ``lrs``/``losses`` are the raw record; ``analysis`` the result of ``analyze`` on it (None
     while there is nothing to analyse); ``shown`` the rules to draw; ``visible`` the LR range
     on screen when zoomed (None: all of it); ``plot_width`` the plot's width in pixels, for
-    placing the rule labels.  The raw points and the smoothed line are reduced
-    to what a screen can show; everything else is drawn at its exact position.
+    placing the rule labels; ``memo`` what earlier redraws of these points computed (see
+    :class:`~lrwidget._shown_points.PointsMemo`).  The raw points and the smoothed line are
+    drawn at the points :func:`~lrwidget._shown_points.shown_indices` chooses (at most
+    MAX_POINTS_PER_MARK); everything else is drawn at its exact position.
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     losses = np.asarray(losses, dtype=np.float64)
     count = len(lrs)
-    boundary = boundary_function(lrs, num_it, start_lr, end_lr)
+    memo = memo if memo is not None else PointsMemo()
+    boundary = memo.boundary(lrs, num_it, start_lr, end_lr)
     extent = count if count else num_it
-    view = _reduced("raw", lrs, losses, visible)
+    smoothed = None if analysis is None else np.asarray(analysis.smoothed, np.float64)[:count]
+    view = _loss_marks(lrs, losses, smoothed, memo.indices(lrs, losses, visible))
     view |= _skip_handles(boundary, skip_start, extent - skip_end)
     view |= _pick(custom_lr) | _highlight(selected_lr, selected_color)
-    if analysis is None:
+    if analysis is None or smoothed is None:
         return ChartView(**view)
-    smoothed = np.asarray(analysis.smoothed, dtype=np.float64)[:count]
-    points = [result.index for result in analysis.rules.values() if result.index is not None]
-    view |= _reduced("smoothed", lrs, smoothed, visible, keep=points)
     view |= _spans(analysis.excluded_spans, boundary, count, end_lr)
     rules = [
         _ShownRule(name, lr, result, rule_color(name, rule_order), min(max(lr, start_lr), end_lr))

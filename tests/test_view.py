@@ -30,6 +30,8 @@ from lrwidget._view import (
     stream_view,
 )
 from lrwidget.analysis import Analysis
+from tests.support.comm import CommRecorder, browser_update
+from tests.support.controls import control
 
 START_LR, END_LR, NUM_IT = 1e-7, 10.0, 100
 
@@ -399,37 +401,112 @@ def test_schedule_boundaries_match_the_array_and_are_never_built() -> None:
     assert START_LR <= huge(10**7 // 2) <= END_LR
 
 
-def test_long_sweeps_send_a_bounded_number_of_points() -> None:
-    """The raw points and the smoothed line are reduced; markers stay exact."""
-    from lrwidget._reduce import MAX_POINTS_PER_MARK
-
-    count = 100_000
+def long_sweep(count: int = 100_000) -> Sweep:
+    """A smooth falling-then-rising loss with a spike and a NaN, on fastai's schedule."""
     lrs = START_LR * (END_LR / START_LR) ** (np.arange(count) / count)
     losses = 2.0 - np.tanh(np.log10(lrs) + 4) + 0.01 * np.sin(np.arange(count))
-    losses[70_000] = 50.0  # a spike
-    losses[90_000] = np.nan
-    sweep = Sweep.from_arrays(lrs, losses, num_it=count, start_lr=START_LR, end_lr=END_LR)
+    losses[70_000 * count // 100_000] = 50.0  # a spike
+    losses[90_000 * count // 100_000] = np.nan
+    return Sweep.from_arrays(lrs, losses, num_it=count, start_lr=START_LR, end_lr=END_LR)
+
+
+def long_view(sweep: Sweep, analysis: Analysis, **settings: Any) -> ChartView:
+    count = len(sweep)
+    arguments = {"num_it": count, "skip_start": count // 10, "skip_end": 5}
+    return view_of(sweep, analysis, **(arguments | settings))
+
+
+def test_long_sweeps_send_a_bounded_number_of_points() -> None:
+    """The raw points and the smoothed line are reduced; markers and points stay exact."""
+    from lrwidget._reduce import MAX_POINTS_PER_MARK
+
+    sweep = long_sweep()
     analysis = analyze(sweep)
-    view = build_view(
-        lrs=lrs,
-        losses=losses,
-        analysis=analysis,
-        shown=list(analysis.rules),
-        rule_order=list(analysis.rules),
-        selected_lr=None,
-        selected_color="#000000",
-        custom_lr=None,
-        num_it=count,
-        start_lr=START_LR,
-        end_lr=END_LR,
-        skip_start=count // 10,
-        skip_end=5,
-        div_threshold=None,
-    )
+    view = long_view(sweep, analysis)
     assert len(view.raw_x) <= MAX_POINTS_PER_MARK and len(view.smoothed_x) <= MAX_POINTS_PER_MARK
     assert 50.0 in view.raw_y and np.isfinite(view.raw_y).all()  # NaN: shaded, not dotted
+    assert np.isnan(view.smoothed_y).any()  # the line breaks at the NaN
     positions = marker_positions(view)
+    low, high = view.loss_range or (0.0, 1.0)
     for name, result in analysis.rules.items():
-        if result.lr is not None:
-            assert positions[name] == result.lr
-            assert result.index is not None and lrs[result.index] in view.smoothed_x
+        if result.lr is None or result.point is None:
+            continue
+        assert positions[name] == result.lr
+        x, y = result.point
+        assert x in view.point_x and y in view.point_y  # the rule's own dot: exact
+        # The line runs through 1,000 of the curve's points: on this smooth curve, within a
+        # pixel of the 420-px chart from each rule's exact point.
+        before = int(np.searchsorted(view.smoothed_x, x, side="right")) - 1
+        segment = view.smoothed_y[before : before + 2]
+        if np.isfinite(segment).all():
+            line = np.interp(np.log(x), np.log(view.smoothed_x[before : before + 2]), segment)
+            assert abs(line - y) <= (high - low) / 420, (name, line, y)
+
+
+@pytest.mark.parametrize("count", [500, 100_000])
+def test_a_change_of_settings_moves_only_the_lines_y(count: int) -> None:
+    """The line is drawn at the raw points' reduction, which no setting changes: a redraw
+    for another beta, smoothing, cut-off or threshold sends the line's y alone."""
+    sweep = long_sweep(count)
+    first = long_view(sweep, analyze(sweep))
+    changes: list[dict[str, Any]] = [
+        {"beta": 0.7},
+        {"beta": 0.9, "smoothing": "centred"},
+        {"skip_start": count // 4, "skip_end": 40},
+        {"div_threshold": 3.0},
+    ]
+    for chosen in changes:
+        changed: dict[str, Any] = {"skip_start": count // 10} | chosen
+        analysis = analyze(sweep, **changed)
+        view = long_view(sweep, analysis, skip_start=changed["skip_start"])
+        np.testing.assert_array_equal(view.smoothed_x, first.smoothed_x)
+        np.testing.assert_array_equal(view.raw_x, first.raw_x)
+        np.testing.assert_array_equal(view.raw_y, first.raw_y)
+        shown = np.searchsorted(sweep.lrs, view.smoothed_x)
+        np.testing.assert_array_equal(view.smoothed_y, analysis.smoothed[shown])
+
+
+def test_a_memo_gives_the_view_computed_without_it() -> None:
+    from lrwidget._shown_points import PointsMemo
+
+    sweep = long_sweep(20_000)
+    memo = PointsMemo()
+    for beta, visible in ((0.98, None), (0.9, (1e-5, 1e-2)), (0.8, None), (0.7, (1e-5, 1e-2))):
+        analysis = analyze(sweep, beta=beta, skip_start=2_000)
+        memo.renew(sweep, len(sweep))
+        cached = long_view(sweep, analysis, visible=visible, memo=memo)
+        fresh = long_view(sweep, analysis, visible=visible)
+        for field in dataclasses.fields(ChartView):
+            np.testing.assert_array_equal(getattr(cached, field.name), getattr(fresh, field.name))
+    # Other points (a longer sweep, another sweep): nothing kept is used for them.
+    shorter = Sweep.from_arrays(sweep.lrs[:15_000], sweep.losses[:15_000], num_it=20_000)
+    analysis = analyze(shorter, skip_start=2_000)
+    memo.renew(shorter, len(shorter))
+    cached = long_view(shorter, analysis, num_it=20_000, memo=memo)
+    fresh = long_view(shorter, analysis, num_it=20_000)
+    np.testing.assert_array_equal(cached.raw_x, fresh.raw_x)
+    np.testing.assert_array_equal(cached.handle_x, fresh.handle_x)
+
+
+def test_a_beta_drag_on_a_long_sweep_resends_the_lines_y_alone(
+    comm_recorder: CommRecorder,
+) -> None:
+    """What a redraw sends does not grow with the sweep: at 20,000 points a new beta sends the
+    readout first, the smoothed line's y (at most the cap) and no raw point, no x."""
+    from lrwidget._reduce import MAX_POINTS_PER_MARK
+    from lrwidget.widget import LRFinderWidget
+
+    widget = LRFinderWidget.from_sweep(long_sweep(20_000))
+    comm_recorder.clear()
+
+    browser_update(control(widget, "lrw-beta"), value=0.9)
+
+    sweep = widget.sweep
+    assert sweep is not None
+    assert widget.suggestions == analyze(sweep, beta=0.9, skip_start=2_000).suggestions
+    line = comm_recorder.updates(widget._chart.smoothed)
+    assert len(line) == 1 and line[0].keys == {"y"}
+    assert len(line[0].state["y"]) <= MAX_POINTS_PER_MARK
+    assert comm_recorder.updates(widget._chart.raw) == []
+    sent = [message for message in comm_recorder.messages if message.kind == "update"]
+    assert sent[0].comm_id == control(widget, "lrw-readout").comm.comm_id

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable, MutableSequence, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
 import numpy as np
 
+from lrwidget._compare_row import compare_changes
 from lrwidget._compare_view import (
     Compared,
     EarlierView,
@@ -33,6 +33,7 @@ from lrwidget._compare_view import (
 from lrwidget._context import default_label
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._stream import Change
+from lrwidget._sweep_list import SweepList
 from lrwidget.compare import Spread, check_sweeps, spread
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep
@@ -42,59 +43,6 @@ if TYPE_CHECKING:
     from lrwidget._frames import AnalysisCache, Frames
     from lrwidget._runner import SweepRunner
     from lrwidget.analysis import Analysis
-
-#: The most repeats one Run makes (each is a full sweep).
-MAX_REPEATS = 20
-
-
-class SweepList(MutableSequence[Sweep]):
-    """``widget.sweeps``: the widget's sweeps, oldest first, as a list you can remove from.
-
-    ``del widget.sweeps[0]``, ``widget.sweeps.remove(sweep)`` and ``widget.sweeps.pop()`` take a
-    sweep off the widget (not the one running); ``widget.sweeps.append(sweep)`` is
-    ``widget.compare(sweep)``.
-    """
-
-    def __init__(self, owner: CompareControl) -> None:
-        self._owner = owner
-
-    def _items(self) -> list[Sweep]:
-        with self._owner._lock:
-            return list(self._owner._sweeps)
-
-    @overload
-    def __getitem__(self, index: int) -> Sweep: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Sweep]: ...
-    def __getitem__(self, index: int | slice) -> Sweep | list[Sweep]:
-        return self._items()[index]
-
-    def __len__(self) -> int:
-        return len(self._items())
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        raise TypeError(
-            "widget.sweeps cannot be assigned to; remove a sweep with del widget.sweeps[i] and "
-            "add one with widget.compare(sweep_or_path)."
-        )
-
-    def __delitem__(self, index: int | slice) -> None:
-        items = self._items()
-        chosen = items[index] if isinstance(index, slice) else [items[index]]
-        self._owner._remove_sweeps(chosen)
-
-    def insert(self, index: int, value: Sweep) -> None:
-        """Add ``value`` (at the end, whatever ``index``: the list is in order of addition)."""
-        self._owner.compare(value)
-
-    def __repr__(self) -> str:
-        labels = ", ".join(repr(sweep.label) for sweep in self._items())
-        return f"SweepList([{labels}])"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, SweepList | list | tuple):
-            return self._items() == list(other)
-        return NotImplemented
 
 
 class CompareControl:
@@ -260,9 +208,10 @@ class CompareControl:
         if repeat is not None and repeat[0] > 1 and previous is not None and previous.label:
             base = previous.label.split(" · repeat ")[0]
         else:
-            base = default_label(
-                sweep.context, previous.context if previous else None, position + 1
-            )
+            before = previous.context if previous is not None else None
+            base = default_label(sweep.context, before, position + 1)
+            if before is None and (sweep.context.get("frozen_params") or 0) > 0:
+                base = "frozen"  # the first sweep of fastai's frozen -> unfrozen workflow
         sweep.label = f"{base} · repeat {repeat[0]}/{repeat[1]}" if repeat else base
 
     # ----------------------------------------------------------------------------------------
@@ -398,128 +347,4 @@ def _rule_lr(analysis: Analysis | None, name: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def check_repeats(repeats: object, seed: object, engine: Any) -> tuple[int | None, ...]:
-    """The seed of each repeat: ``(None,)`` for one plain sweep; else ``repeats`` seeds from
-    ``seed`` (a random one when None).  Refuses bad values before anything runs."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
-        raise LRWidgetValueError(
-            f"repeats must be an integer from 1 to {MAX_REPEATS} (sweeps with different data "
-            f"orders); got {repeats!r:.80}. Pass e.g. repeats=3."
-        )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise LRWidgetValueError(
-            f"seed must be None or a non-negative integer (the data order of the first "
-            f"repeat); got {seed!r:.80}. Pass e.g. seed=0, or leave it out."
-        )
-    if repeats == 1 and seed is None:
-        return (None,)
-    if not _accepts_seed(engine):
-        raise LRWidgetValueError(
-            f"repeats={repeats} needs an engine whose run_sweep accepts seed= (the data order); "
-            f"{type(engine).__name__} does not. Use repeats=1."
-        )
-    first = int.from_bytes(os.urandom(4), "little") >> 1 if seed is None else int(seed)
-    return tuple(first + index for index in range(repeats))
-
-
-def _accepts_seed(engine: Any) -> bool:
-    import inspect
-
-    try:
-        parameters = inspect.signature(engine.run_sweep).parameters
-    except (TypeError, ValueError):
-        return False
-    return "seed" in parameters or any(
-        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
-    )
-
-
-_Parts = tuple[widgets.HTML, widgets.Dropdown, widgets.HBox, widgets.BoundedIntText, widgets.HBox]
-
-
-def build_compare_box(
-    has_learner: bool,
-) -> _Parts:
-    """The legend, the current-sweep dropdown, the box of "show" checkboxes, the repeats
-    input, and the row holding them (hidden while there is one sweep and no Learner)."""
-    legend = widgets.HTML(layout={"width": "100%"})
-    legend.add_class("lrw-legend-html")
-    current = widgets.Dropdown(
-        description="current sweep",
-        options=[],
-        style={"description_width": "initial"},
-        layout={"width": "auto", "min_width": "220px"},
-    )
-    current.add_class("lrw-current-sweep")
-    checkboxes = widgets.HBox(layout={"flex_flow": "row wrap"})
-    checkboxes.add_class("lrw-shown-sweeps")
-    repeats = widgets.BoundedIntText(
-        value=1,
-        min=1,
-        max=MAX_REPEATS,
-        description="repeats",
-        tooltip="Run this many sweeps, each from the restored Learner with another data order",
-        style={"description_width": "initial"},
-        layout={"width": "130px", "display": "" if has_learner else "none"},
-    )
-    repeats.add_class("lrw-repeats")
-    row = widgets.HBox(
-        [current, checkboxes, repeats], layout={"flex_flow": "row wrap", "align_items": "center"}
-    )
-    row.add_class("lrw-compare-row")
-    return legend, current, checkboxes, repeats, row
-
-
-def compare_changes(
-    parts: _Parts,
-    labels: Sequence[str],
-    shown: Sequence[int],
-    current: int,
-    legend: str,
-    on_checkbox: Any,
-) -> list[Change]:
-    """What the compare row must change to show ``labels`` (one per sweep), ``shown`` and
-    ``current``; new checkboxes are created (and observed) when there are more sweeps."""
-    legend_html_widget, dropdown, box, repeats, row = parts
-    pending: list[Change] = []
-    if legend_html_widget.value != legend:
-        pending.append((legend_html_widget, {"value": legend}))
-    options = [(label or f"sweep {index + 1}", index) for index, label in enumerate(labels)]
-    several = len(labels) > 1
-    if list(dropdown.options) != options or (several and dropdown.value != current):
-        traits: dict[str, Any] = {"options": options}
-        if several and 0 <= current < len(labels):
-            traits["value"] = current
-        pending.append((dropdown, traits))
-    checkboxes = list(box.children)
-    if len(checkboxes) != len(labels):
-        while len(checkboxes) < len(labels):
-            checkbox = widgets.Checkbox(indent=False, layout={"width": "auto"})
-            checkbox.add_class("lrw-shown-sweep")
-            checkbox.observe(on_checkbox, names="value")
-            checkboxes.append(checkbox)
-        pending.append((box, {"children": tuple(checkboxes[: len(labels)])}))
-    for index, label in enumerate(labels):
-        wanted = {
-            "description": label or f"sweep {index + 1}",
-            "value": index in shown or index == current,
-        }
-        changed = {
-            name: value
-            for name, value in wanted.items()
-            if getattr(checkboxes[index], name) != value
-        }
-        if changed:
-            pending.append((checkboxes[index], changed))
-    display = "" if several else "none"
-    for widget in (dropdown, box):
-        if widget.layout.display != display:
-            pending.append((widget.layout, {"display": display}))
-    hidden = not several and repeats.layout.display == "none"
-    row_display = "none" if hidden else ""
-    if row.layout.display != row_display:
-        pending.append((row.layout, {"display": row_display}))
-    return pending
-
-
-__all__ = ["MAX_REPEATS", "CompareControl", "SweepList"]
+__all__ = ["CompareControl"]

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from lrwidget import _readout
-from lrwidget._compare_control import check_repeats
 from lrwidget._controls import close_all
 from lrwidget._errors import SweepRunningError
 from lrwidget._runner import SweepRunner, holder_of, watch_interrupts
+from lrwidget._sweep_list import check_repeats
 from lrwidget.sweep import Sweep
 
 if TYPE_CHECKING:

@@ -23,11 +23,8 @@ from traitlets import Bool, Float, Int, List, Unicode, observe, validate
 from lrwidget import _readout, _static
 from lrwidget._boundaries import skip_for_handle
 from lrwidget._chart import LossChart
-from lrwidget._compare_control import (
-    CompareControl,
-    build_compare_box,
-    check_repeats,
-)
+from lrwidget._compare_control import CompareControl
+from lrwidget._compare_row import build_compare_box
 from lrwidget._controls import (
     BINDINGS,
     DIVERGENCE_MAX,
@@ -46,7 +43,9 @@ from lrwidget._runner import (
 )
 from lrwidget._static import StaticView
 from lrwidget._stream import Change, FrameKind, StreamScheduler
+from lrwidget._style import theme_stylesheet
 from lrwidget._sweep_control import SweepControl
+from lrwidget._sweep_list import check_repeats
 from lrwidget._trial_control import TrialControl, TrialState
 from lrwidget._view import divergence_for_level
 from lrwidget.settings import BEST, DISPLAY_CHECKS, Settings, check_preset, check_selected
@@ -183,6 +182,7 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         legend, compare_row = self._compare_parts[0], self._compare_parts[-1]
         super().__init__(
             children=self.controls.rows(
+                theme_stylesheet(),  # the label colours of the theme on screen
                 self._chart.figure,
                 legend,
                 compare_row,

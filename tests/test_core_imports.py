@@ -48,6 +48,8 @@ LAYERS: dict[str, int] = {
     "_compare_view": 7,
     "_compare_chart": 9,
     "_compare_control": 9,
+    "_compare_row": 8,
+    "_sweep_list": 4,
     "_view": 7,
     "_evidence_view": 7,
     "_evidence_chart": 9,

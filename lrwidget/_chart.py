@@ -45,11 +45,11 @@ from lrwidget._stream import Change
 from lrwidget._style import (
     CUSTOM_COLOR,
     HANDLE_COLOR,
+    LABEL_TEXT_COLORS,
     RAW_COLOR,
     RULE_COLORS,
     SMOOTHED_COLOR,
     SPAN_COLORS,
-    SPAN_LABEL_COLOR,
 )
 from lrwidget._view import CAPTION_OFFSET, HANDLE_Y, ChartView
 
@@ -293,7 +293,7 @@ def _span_marks(unit_scales: dict[str, Any]) -> tuple[Any, ...]:
     )
     span_labels = bqplot.Label(
         scales=unit_scales,
-        colors=[SPAN_LABEL_COLOR],
+        colors=[LABEL_TEXT_COLORS["span"]],
         default_size=11.0,
         font_weight="normal",
         align="middle",
@@ -384,7 +384,7 @@ def _label_marks(loss_scales: dict[str, Any], unit_scales: dict[str, Any]) -> tu
     )
     minimum_label = bqplot.Label(
         scales=loss_scales,
-        colors=[RULE_COLORS["minimum"]],
+        colors=[LABEL_TEXT_COLORS["minimum"]],
         default_size=12.0,
         font_weight="bold",
         align="start",

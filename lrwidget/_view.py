@@ -25,6 +25,7 @@ from lrwidget._style import (
     SPAN_COLORS,
     format_lr,
     rule_color,
+    text_color,
 )
 from lrwidget._view_layout import (
     LABEL_GAP,
@@ -381,7 +382,7 @@ def _rule_labels(
         anchor = start + width + LABEL_GAP if left_of_line else start - LABEL_GAP
         # Next to its own line the label is anchored at the line's exact LR.
         x = rule.x if abs(anchor - pixel) < 1e-6 else lr_at(anchor, start_lr, end_lr, plot_width)
-        entry = (x, heights[index], texts[index], rule.color)
+        entry = (x, heights[index], texts[index], text_color(rule.color))
         sides["label_left" if left_of_line else "label"].append(entry)
     tops = [[0.0, min(height + LABEL_STEP / 2, 1.0)] for height in heights]
     view: _Fields = {"marker_y": np.array(tops, dtype=np.float64)} if rules else {}

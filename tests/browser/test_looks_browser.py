@@ -1,0 +1,379 @@
+"""How the widget looks in JupyterLab, light and dark, in a real Chromium (issue #17).
+
+* Contrast: every text of the chart (the SVG ``text`` of both figures: tick labels, axis
+  labels, marker labels, the minimum's caption, span labels, handle names) and of the readout,
+  status and progress lines must reach WCAG AA's 4.5:1 in both themes.  The text's colour is
+  its computed ``fill``/``color`` (times its opacity); its background is what the browser paints
+  under it, read from a screenshot taken with every text made transparent: each colour that
+  covers at least a fifth of the text's box counts (so a label half over a shaded span is held
+  to both), and the lowest ratio is the text's.  The readout's ``●`` swatches are legend keys
+  in the colour of their marker line (graphics, not text) and are left out.
+* Screenshots: the widget at 620 px and at full width, light and dark, during a sweep (held
+  at batch 60 of 100) and after it; each must fit its width.  With ``LRW_SCREENSHOTS=1`` they
+  are written to ``docs/looks-{620,full}-{light,dark}-{running,done}.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from lrwidget._style import contrast_ratio
+from tests.browser import jupyter_harness as harness
+from tests.browser import lrw_page
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = "looks.ipynb"
+WIDTH, HEIGHT, NARROW = 1400, 1800, 620
+AA = 4.5
+THEMES = ("JupyterLab Light", "JupyterLab Dark")
+#: A background colour counts when it covers at least this share of a text's box.
+BACKGROUND_SHARE = 0.2
+
+SETUP = f"""import sys
+
+sys.path.insert(0, {str(REPO)!r})
+import numpy as np
+from lrwidget import LRFinderWidget, Sweep
+from lrwidget.suggest import DEFAULT_RULES
+from tests.support import engines
+from tests.support.engines import ReplayEngine, synthetic_sweep
+
+engines.HOLD_TIMEOUT = 900.0  # the screenshots of a running sweep take a while
+
+
+def rule_at(name, index):
+    "A custom rule pointing at the index-th batch."
+    def rule(lrs, losses, num_it):
+        return float(lrs[index]), (float(lrs[index]), float(losses[index]))
+    rule.__name__ = name
+    return rule
+
+
+# Indices into the window the rules read (batches 10 to 89 of the crowded widget).
+SEVEN = (*DEFAULT_RULES, rule_at("cautious_half_of_valley", 25),
+         rule_at("my_teams_rule_of_thumb", 52), rule_at("edge_of_stability_guess", 74))
+source = synthetic_sweep(100)
+losses = np.array(source.losses)
+losses[80] = np.nan
+with_nan = Sweep.from_arrays(source.lrs, losses, num_it=100, start_lr=1e-7, end_lr=10.0)"""
+
+# Two widgets: seven rules with a divergence cut-off (the "diverged" span and its label) and
+# steep's panel; a sweep with a NaN loss (the "NaN" span) and slide's panel.
+CROWDED = (
+    "crowded = LRFinderWidget.from_sweep(source, methods=SEVEN, beta=0.9, div_threshold=1.2,"
+    " skip_end=2, selected='steep')\ncrowded"
+)
+NAN = "nan_widget = LRFinderWidget.from_sweep(with_nan, selected='slide')\nnan_widget"
+RUNNING = "engine = ReplayEngine(source, pause_at=60)\nw = engine.widget()\nw.start()\nw"
+CELLS = {"setup": 0, "first": 1, "second": 2}
+
+# Every text of widget ``index``: SVG text of its figures, and the text nodes of its readout,
+# status and progress line, with the computed colour, opacity and viewport box.
+TEXTS_JS = r"""
+(index) => {
+  const root = document.querySelectorAll('.lrw-root')[index];
+  const items = [];
+  const opacity = (element) => {
+    let value = 1;
+    for (let e = element; e && e !== root.parentElement; e = e.parentElement) {
+      value *= Number(getComputedStyle(e).opacity);
+    }
+    return value;
+  };
+  const add = (text, where, element, color, box, extra) => {
+    const style = getComputedStyle(element);
+    if (!text || style.visibility === 'hidden' || box.width <= 0 || box.height <= 0) return;
+    items.push({text, where, color, alpha: opacity(element) * extra, size: style.fontSize,
+                box: [box.x, box.y, box.width, box.height]});
+  };
+  for (const text of root.querySelectorAll('svg text')) {
+    const style = getComputedStyle(text);
+    const figure = text.closest('.lrw-panel') ? 'panel' : 'chart';
+    add(text.textContent.trim(), figure, text, style.fill, text.getBoundingClientRect(),
+        Number(style.fillOpacity));
+  }
+  for (const part of root.querySelectorAll('.lrw-readout, .lrw-status, .lrw-progress-text')) {
+    const walker = document.createTreeWalker(part, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const where = part.classList.contains('lrw-readout') ? 'readout' : 'status';
+      add(node.textContent.trim(), where, node.parentElement,
+          getComputedStyle(node.parentElement).color, range.getBoundingClientRect(), 1);
+    }
+  }
+  return items;
+}
+"""
+
+# Makes every text of the widgets transparent (on) or shows it again (off), so a screenshot
+# shows what is painted under the texts.
+HIDE_TEXTS_JS = r"""
+(on) => {
+  const old = document.getElementById('lrw-hide-texts');
+  if (old) old.remove();
+  if (!on) return true;
+  const style = document.createElement('style');
+  style.id = 'lrw-hide-texts';
+  style.textContent = `
+    .lrw-root svg text { fill: transparent !important; stroke: transparent !important; }
+    .lrw-root .lrw-readout *, .lrw-root .lrw-status *, .lrw-root .lrw-progress-text * {
+      color: transparent !important; -webkit-text-fill-color: transparent !important;
+      text-shadow: none !important; }`;
+  document.head.appendChild(style);
+  return true;
+}
+"""
+
+# True once every figure's axes lie inside its widget (bqplot lays figures out again a moment
+# after their box changes size).
+FITS_JS = r"""
+() => {
+  const roots = Array.from(document.querySelectorAll('.lrw-root'));
+  return roots.length > 0 && roots.every((root) => {
+    const box = root.getBoundingClientRect();
+    const axes = Array.from(root.querySelectorAll('.lrw-figure g.axis'));
+    return axes.length > 0 && axes.every((axis) => {
+      const r = axis.getBoundingClientRect();
+      return r.width > 0 && r.left >= box.left - 1 && r.right <= box.right + 1;
+    });
+  });
+}
+"""
+
+# What sticks out of widget ``index`` sideways: descendants (not inside the readout's own
+# scrolling box) whose right edge passes the widget's, and texts cut by their figure's edge.
+OVERFLOW_JS = r"""
+(index) => {
+  const root = document.querySelectorAll('.lrw-root')[index];
+  const box = root.getBoundingClientRect();
+  const out = [];
+  for (const element of root.querySelectorAll('*')) {
+    if (element.closest('.lrw-readout')) continue;
+    const r = element.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0 && (r.right > box.right + 1 || r.left < box.left - 1)) {
+      out.push(`${element.tagName}.${element.getAttribute('class') || ''} `
+               + `${Math.round(r.left)}..${Math.round(r.right)} in ${box.left}..${box.right}`);
+    }
+  }
+  for (const text of root.querySelectorAll('.lrw-figure text')) {
+    const svg = text.closest('svg').getBoundingClientRect();
+    const r = text.getBoundingClientRect();
+    if (r.width > 0 && (r.left < svg.left - 1 || r.right > svg.right + 1)) {
+      out.push(`text "${text.textContent}" ${Math.round(r.left)}..${Math.round(r.right)}`
+               + ` outside its figure ${Math.round(svg.left)}..${Math.round(svg.right)}`);
+    }
+  }
+  return out;
+}
+"""
+
+_RGB = re.compile(r"rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)")
+_SRGB = re.compile(r"color\(srgb ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)(?: / ([\d.e-]+))?\)")
+
+
+def parse_color(text: str) -> tuple[float, float, float, float]:
+    """A computed CSS colour (``rgb()``, ``rgba()`` or ``color(srgb ...)``) as r, g, b in 0–255
+    and alpha in 0–1."""
+    match = _RGB.fullmatch(text.strip())
+    if match:
+        red, green, blue, alpha = match.groups()
+        return float(red), float(green), float(blue), 1.0 if alpha is None else float(alpha)
+    match = _SRGB.fullmatch(text.strip())
+    if match:
+        red, green, blue, alpha = match.groups()
+        channels = [255 * float(value) for value in (red, green, blue)]
+        return channels[0], channels[1], channels[2], 1.0 if alpha is None else float(alpha)
+    raise AssertionError(f"cannot read the computed colour {text!r}")
+
+
+def _backgrounds(image: Image.Image, box: tuple[int, int, int, int]) -> list[tuple[int, ...]]:
+    """The colours painted under a text: each covering at least BACKGROUND_SHARE of its box
+    (the most common one when none does)."""
+    crop = image.crop(box)
+    found = crop.getcolors(maxcolors=crop.width * crop.height + 1) or []
+    colors: list[tuple[int, tuple[int, ...]]] = []
+    for count, color in found:
+        colors.append((count, tuple(color) if isinstance(color, tuple) else (int(color),)))
+    total = sum(count for count, _ in colors)
+    common = sorted(colors, reverse=True)
+    chosen = [color for count, color in common if count >= BACKGROUND_SHARE * total]
+    return chosen or [common[0][1]]
+
+
+def text_contrasts(page: Any, index: int) -> list[dict[str, Any]]:
+    """Every text of widget ``index`` with its colour, background and contrast ratio."""
+    page.locator(".lrw-root").nth(index).scroll_into_view_if_needed()
+    page.mouse.move(0, 0)  # no hover tooltip over the chart
+    root = page.locator(".lrw-root").nth(index).bounding_box()
+    assert root is not None
+    texts = page.evaluate(TEXTS_JS, index)
+    page.evaluate(HIDE_TEXTS_JS, True)
+    try:
+        clip = {key: root[key] for key in ("x", "y", "width", "height")}
+        image = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+    finally:
+        page.evaluate(HIDE_TEXTS_JS, False)
+    found = []
+    for item in texts:
+        if set(item["text"]) <= {"●", " "}:
+            continue  # the readout's legend swatches: graphics in the marker line's colour
+        x, y, width, height = item["box"]
+        left, top = math.floor(x - root["x"]), math.floor(y - root["y"])
+        right, bottom = math.ceil(x + width - root["x"]), math.ceil(y + height - root["y"])
+        left, top = max(left, 0), max(top, 0)
+        right, bottom = min(right, image.width), min(bottom, image.height)
+        if right <= left or bottom <= top:
+            continue  # outside the widget's box (scrolled away inside the readout)
+        red, green, blue, alpha = parse_color(item["color"])
+        alpha *= item["alpha"]
+        if alpha <= 0.01:
+            continue  # a transparent text (an empty label row) shows nothing
+        worst = None
+        for background in _backgrounds(image, (left, top, right, bottom)):
+            shown = tuple(
+                alpha * channel + (1 - alpha) * under
+                for channel, under in zip((red, green, blue), background, strict=True)
+            )
+            ratio = contrast_ratio(shown, background)
+            if worst is None or ratio < worst[0]:
+                worst = (ratio, background)
+        assert worst is not None
+        found.append(item | {"ratio": worst[0], "background": worst[1]})
+    return found
+
+
+@pytest.fixture(scope="module")
+def looks(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
+    """A notebook with the set-up cell run, open full width in one page for the module."""
+    harness.write_notebook(
+        lab_root / NOTEBOOK, [SETUP, "pass", "pass", "pass  # scratch cell for the tests"]
+    )
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    try:
+        notebook = harness.LabNotebook.open(page, lab_server, NOTEBOOK)
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # the widget gets the width
+        notebook.run_cell(CELLS["setup"])
+        yield notebook
+    finally:
+        context.close()
+        lab_server.shutdown_kernels()
+
+
+def _show(lab: harness.LabNotebook, first: str, second: str = "pass") -> None:
+    """Put ``first`` and ``second`` in the two widget cells and run them."""
+    lab.execute(second, index=CELLS["second"])
+    lab.execute(first, index=CELLS["first"])
+    lab.wait_for(".lrw-figure .svg-figure")
+
+
+def test_every_text_meets_wcag_aa_in_light_and_dark(looks: harness.LabNotebook) -> None:
+    page = looks.page
+    _show(looks, CROWDED, NAN)
+    lab_wait_both_drawn(looks)
+    failures: list[str] = []
+    try:
+        for theme in THEMES:
+            looks.set_theme(theme)
+            looks.wait_js(FITS_JS)
+            for index, name in enumerate(("seven rules, diverged", "NaN loss")):
+                for item in text_contrasts(page, index):
+                    line = (
+                        f"{theme} / {name} / {item['where']}: {item['text']!r} "
+                        f"{item['ratio']:.2f} ({item['color']} x{item['alpha']:.2f} "
+                        f"on rgb{item['background']}, {item['size']})"
+                    )
+                    print(line)
+                    if item["ratio"] < AA:
+                        failures.append(line)
+    finally:
+        looks.set_theme("JupyterLab Light")
+    assert not failures, f"{len(failures)} texts under {AA}:1:\n" + "\n".join(failures)
+
+
+def lab_wait_both_drawn(lab: harness.LabNotebook) -> None:
+    """Wait until both widgets show a finished sweep with its panel and labels."""
+    lab.wait_js(
+        "() => document.querySelectorAll('.lrw-root .lrw-readout table[data-status=\"done\"]')"
+        ".length === 2 && Array.from(document.querySelectorAll('.lrw-panel'))"
+        ".every((p) => p.getBoundingClientRect().height > 0)"
+    )
+
+
+def _set_root_width(lab: harness.LabNotebook, width: float | None) -> float:
+    """Make the page as wide as it takes for the widget to be ``width`` px (None: WIDTH)."""
+    page = lab.page
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    lab.wait_js(FITS_JS)
+    if width is not None:
+        for _ in range(3):  # JupyterLab's margins change with the page's width
+            root = page.locator(".lrw-root").first.bounding_box()
+            assert root is not None
+            if abs(root["width"] - width) < 1:
+                break
+            viewport = page.viewport_size
+            page.set_viewport_size(
+                {"width": round(viewport["width"] + width - root["width"]), "height": HEIGHT}
+            )
+            lab.wait_js(FITS_JS)
+    root = page.locator(".lrw-root").first.bounding_box()
+    assert root is not None
+    return float(root["width"])
+
+
+def _shoot(lab: harness.LabNotebook, tmp_path: Path, name: str) -> Path:
+    page = lab.page
+    page.locator(".lrw-root").first.scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    overflow = page.evaluate(OVERFLOW_JS, 0)
+    assert not overflow, f"{name}: sticks out of the widget:\n" + "\n".join(overflow)
+    shot = lab.screenshot(tmp_path / f"{name}.png", ".lrw-root")
+    assert lrw_page.screenshot_ok(shot), name
+    if os.environ.get("LRW_SCREENSHOTS") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / f"{name}.png")
+    return shot
+
+
+def _shoot_all(lab: harness.LabNotebook, tmp_path: Path, phase: str) -> None:
+    for theme, short in zip(THEMES, ("light", "dark"), strict=True):
+        lab.set_theme(theme)
+        for width, label in ((float(NARROW), "620"), (None, "full")):
+            shown = _set_root_width(lab, width)
+            if width is not None:
+                assert abs(shown - width) < 2, shown
+            _shoot(lab, tmp_path, f"looks-{label}-{short}-{phase}")
+
+
+def test_screenshots_during_and_after_a_sweep(looks: harness.LabNotebook, tmp_path: Path) -> None:
+    page = looks.page
+    _show(looks, RUNNING)
+    try:
+        lrw_page.wait_state(page, "s.status === 'running' && s.points === 60")
+        looks.wait_js(
+            "() => (document.querySelector('.lrw-progress-text') || {}).textContent"
+            "?.startsWith('60 / 100')"
+        )
+        _shoot_all(looks, tmp_path, "running")
+    finally:
+        looks.execute("engine.pauses[60].release.set()")
+    try:
+        lrw_page.wait_finished(page)
+        lrw_page.assert_markers_match(page)
+        _shoot_all(looks, tmp_path, "done")
+    finally:
+        looks.set_theme("JupyterLab Light")
+        page.set_viewport_size({"width": WIDTH, "height": HEIGHT})

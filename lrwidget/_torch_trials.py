@@ -127,22 +127,17 @@ def run_torch_trials(
     (module docstring); afterwards everything is exactly as it was.  Nothing is written.
 
     Args:
-        model, optimizer, criterion: As for :func:`lrwidget.run_torch_sweep`.
+        model, optimizer, criterion, accumulation_steps, device: As for
+            :func:`lrwidget.run_torch_sweep`.
         train_loader: A re-iterable of ``(inputs, labels, ...)`` batches with a ``len()`` (or
             pass ``n_batches``, which then sizes each epoch).
         lrs: The peak learning rates, one trial each (finite numbers > 0), in this order.
         val_loader: None, or validated in full after every epoch (``Trial.valid_loss`` is the
             last epoch's); without it trials have no validation loss and no best trial.
-        epochs: Epochs per trial (an integer >= 1).
-        n_batches: None, or the batches (optimizer steps) per epoch: the first ``n_batches``
-            of each pass over ``train_loader`` in its usual order.
-        accumulation_steps, device: As for :func:`lrwidget.run_torch_sweep`.
-        on_batch: ``on_batch(trial_index, batch_index, trial)`` after each training batch, in
-            this thread, with the partial :class:`Trial`.  If it raises, that trial is
-            ``"failed"``, the later ones ``"stopped"``, and the exception reaches you.
-        stop: Event-like (``is_set()``); once set the current trial ends within one batch
-            (training or validation) as ``"stopped"``, the later ones ``"stopped"``, empty.
-        on_trial: ``on_trial(trial_index, trial)`` with each final trial, after the restore.
+        epochs, n_batches: Epochs per trial, and None or the batches (optimizer steps) per
+            epoch: the first ``n_batches`` of each pass over ``train_loader``.
+        on_batch, stop, on_trial: As for :func:`lrwidget.run_trials`; ``stop`` ends the
+            running trial within one batch, training or validation.
 
     Returns:
         One :class:`Trial` per learning rate, in order.  A trial that diverges (a NaN or inf
@@ -153,9 +148,6 @@ def run_torch_trials(
         SweepRunningError: if a sweep or trials are running on ``model``.
         BaseException: ``KeyboardInterrupt`` or what ``on_batch`` raised (the same object),
             after the restore, with the trials attached as ``exc.lrwidget_trials``.
-
-    Example: ``[(t.lr, t.valid_loss) for t in run_torch_trials(model, opt, loss, dl, [1e-2],
-    val_loader=valid_dl)]``.
     """
     plan = check_torch_trials(
         model, optimizer, criterion, train_loader, lrs, val_loader=val_loader, epochs=epochs,

@@ -83,11 +83,9 @@ class TrialControl:
 
         Each trial is ``learn.fit_one_cycle(epochs, lr)`` (over the first ``n_batches``
         training batches of each epoch when given) from the Learner's current state, which
-        is restored exactly afterwards (:func:`lrwidget.run_trials`); on plain PyTorch
-        (:meth:`for_torch`) the same with torch's ``OneCycleLR``
-        (:func:`lrwidget._torch_trials.run_torch_trials`).  :meth:`wait` waits for
-        them; :attr:`trials` holds them; ``selected = "best trial"`` then :meth:`apply` sets
-        the winner.
+        is restored exactly afterwards (:func:`lrwidget.run_trials`; plain PyTorch:
+        :func:`lrwidget.run_torch_trials`).  :meth:`wait` waits for them; :attr:`trials`
+        holds them; ``selected = "best trial"`` then :meth:`apply` sets the winner.
 
         Args:
             lrs: The learning rates; None means the shown rules' suggestions plus your custom

@@ -8,8 +8,9 @@ one run, side by side:
    kernel's session does (``tests.support.comm.CommRecorder(encode=True)``): the bytes of one
    full redraw (a beta change) at 1,000, 100,000 and 1,000,000 points, the bytes of the
    widget's opening, and what one full redraw costs: the whole ``widget.beta = ...``
-   (analysis, view, reduction, encoding), ``analyze`` alone, ``build_view`` alone (it includes
-   the reduction) and the reduction alone.
+   (analysis, view, reduction, encoding), ``analyze`` alone, ``build_view`` alone (as the
+   widget calls it, with the memo of the points' reduction and boundaries) and the reduction
+   alone (once per sweep and visible range).
 2. In JupyterLab + Chromium, sweeps of 1,000, 20,000 and 100,000 points opened in turn with
    ``LRFinderWidget.from_sweep`` (rounds interleaved, the order reversed every other round):
    the first render (from the run-cell command to the chart in the DOM with its dots, a rule
@@ -48,7 +49,7 @@ import numpy as np
 from benchmarks._common import banner, print_table, summary, verdict
 from benchmarks.bench_browser_latency import OBSERVER_JS, one_drag, percentile
 from lrwidget import LRFinderWidget, Sweep, analyze
-from lrwidget._reduce import reduce_series
+from lrwidget._shown_points import PointsMemo, shown_indices
 from lrwidget._view import build_view
 from tests.browser import jupyter_harness as harness
 from tests.browser import lrw_page
@@ -272,8 +273,8 @@ def kernel_redraws(count: int) -> dict[str, Any]:
         widget.close()
     analysis = analyze(sweep, beta=0.9)
     lrs, losses = sweep.lrs, sweep.losses
-    smoothed = np.asarray(analysis.smoothed, dtype=np.float64)
-    points = [rule.index for rule in analysis.rules.values() if rule.index is not None]
+    memo = PointsMemo()  # as the widget keeps it: what a redraw of these points computes anew
+    memo.renew(sweep, count)
 
     def view() -> object:
         return build_view(
@@ -291,10 +292,11 @@ def kernel_redraws(count: int) -> dict[str, Any]:
             skip_start=count // 10,
             skip_end=5,
             div_threshold=None,
+            memo=memo,
         )
 
     def reduction() -> object:
-        return reduce_series(lrs, losses), reduce_series(lrs, smoothed, keep=points)
+        return shown_indices(lrs, losses)
 
     return {
         "opening": opening,
@@ -540,7 +542,8 @@ def report_kernel(kernel: dict[int, dict[str, Any]]) -> None:
     print_table(
         f"B10 kernel, one full redraw (a beta change), median of {KERNEL_REDRAWS}: bytes sent; "
         "bytes of the widget's opening (every model, every mark's arrays); ms of the whole "
-        "redraw, of analyze, build_view (with the reduction) and the reduction alone",
+        "redraw, of analyze, build_view (the reduction memoised, as in the widget) and the "
+        "reduction alone (once per sweep)",
         ["points", "bytes/redraw", "bytes opening", "redraw ms", "analyze", "view", "reduce"],
         rows,
     )

@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python -m benchmarks.bench_reduce``.  For 1k to 1M points it times
 :func:`lrwidget._reduce.reduce_series` (numpy) on the raw losses, side by side with
 tsdownsample's ``MinMaxLTTBDownsampler`` (Rust) when that is installed, and counts the bytes
-of the x and y float64 arrays the raw scatter and the smoothed line receive, reduced and full.
+of the raw scatter's and the smoothed line's x and y (float64) that a change of beta sends,
+drawn at the shown points (:mod:`lrwidget._shown_points`) and at every point.
 Both timings include ``log(lr)`` (the bins are equal on the log axis); the numpy one also
 includes what tsdownsample does not do (keeping NaN/inf, the extremes, the first and last
 point).  A second table shows what tsdownsample returns for inputs a recorded sweep may hold.
@@ -25,11 +26,13 @@ from benchmarks._common import (
     timed,
     verdict,
 )
-from lrwidget import smoothing
+from lrwidget import Sweep, analyze, smoothing
 from lrwidget._reduce import MAX_POINTS_PER_MARK, reduce_series
+from lrwidget._shown_points import PointsMemo
+from lrwidget._view import build_view
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
-BYTES_PER_POINT = 2 * 8  # x and y, float64 each
+BYTES_PER_VALUE = 8  # float64
 
 
 def load_tsdownsample() -> Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None:
@@ -56,10 +59,43 @@ def make_sweep(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
     return lrs, raw, smoothing.ema(raw).astype(np.float64)
 
 
-def redraw_bytes(lrs: np.ndarray, raw: np.ndarray, smoothed: np.ndarray) -> tuple[int, int]:
-    """Bytes of the raw scatter's and the smoothed line's x and y: (reduced, full)."""
-    shown = len(reduce_series(lrs, raw)) + len(reduce_series(lrs, smoothed))
-    return shown * BYTES_PER_POINT, 2 * len(lrs) * BYTES_PER_POINT
+def redraw_bytes(lrs: np.ndarray, raw: np.ndarray) -> tuple[int, int]:
+    """Bytes of the raw points' and the smoothed line's arrays (x and y, float64) that a
+    change of beta (0.98 -> 0.9) sends, as the chart sends them (an array that did not change
+    is not sent): (drawn at the shown points, drawn at every point)."""
+    sweep = Sweep.from_arrays(lrs, raw, num_it=len(lrs), start_lr=lrs[0], end_lr=lrs[-1])
+    memo = PointsMemo()
+    views = []
+    for beta in (0.98, 0.9):
+        analysis = analyze(sweep, beta=beta)
+        memo.renew(sweep, len(sweep))
+        views.append(
+            build_view(
+                lrs=lrs,
+                losses=raw,
+                analysis=analysis,
+                shown=list(analysis.rules),
+                rule_order=list(analysis.rules),
+                selected_lr=None,
+                selected_color="#000000",
+                custom_lr=None,
+                num_it=len(lrs),
+                start_lr=float(lrs[0]),
+                end_lr=float(lrs[-1]),
+                skip_start=len(lrs) // 10,
+                skip_end=5,
+                div_threshold=None,
+                memo=memo,
+            )
+        )
+    before, after = views
+    sent = 0
+    for name in ("raw_x", "raw_y", "smoothed_x", "smoothed_y"):
+        old, new = getattr(before, name), getattr(after, name)
+        if old.shape != new.shape or not np.array_equal(old, new, equal_nan=True):
+            sent += new.nbytes
+    # Every point drawn: the x never changes (the LRs), the raw points neither; the line's y does.
+    return sent, len(lrs) * BYTES_PER_VALUE
 
 
 def time_reductions(
@@ -114,9 +150,9 @@ def main() -> None:
     numpy_100k = math.nan
     sent: dict[int, int] = {}
     for count in SIZES:
-        lrs, raw, smoothed = make_sweep(count)
+        lrs, raw, _ = make_sweep(count)
         times = time_reductions(lrs, raw, downsample)
-        reduced, full = redraw_bytes(lrs, raw, smoothed)
+        reduced, full = redraw_bytes(lrs, raw)
         sent[count] = reduced
         if count == 100_000:
             numpy_100k = summary(times["numpy"]).median
@@ -131,7 +167,8 @@ def main() -> None:
             ]
         )
     print_table(
-        "milliseconds, median (min-max); bytes = x+y float64 of raw points and smoothed line",
+        "milliseconds, median (min-max); bytes: what a change of beta sends of the raw points "
+        "and the smoothed line (x and y, float64), at the shown points and at every point",
         ["points", "numpy ms", "tsdownsample ms", "bytes sent", "bytes full", "share"],
         rows,
     )

@@ -2,9 +2,11 @@
 
 bqplot draws every point of a mark as an SVG element, so what the browser receives must not
 grow with the sweep.  :func:`reduce_series` picks at most :data:`MAX_POINTS_PER_MARK` points of
-one series (the raw losses of the scatter, or the smoothed line) and returns their sorted
-indices into the full arrays, so the caller takes ``lrs``, ``losses`` or ``smoothed`` at the
-same indices.  The full sweep stays in the kernel: the analysis never sees a reduced series.
+one series and returns their sorted indices into the full arrays, so the caller takes ``lrs``,
+``losses`` or ``smoothed`` at the same indices (the chart draws the raw points and the smoothed
+line at the raw losses' reduction: :mod:`lrwidget._shown_points`; valley's highlighted
+stretch and the evidence panel reduce their own series).  The full sweep stays in the kernel:
+the analysis never sees a reduced series.
 
 The method is MinMaxLTTB (the one plotly-resampler uses by default): the points are binned in
 equal widths of the axis as drawn (log LR), the lowest and highest point of each bin are kept
@@ -13,7 +15,7 @@ number among those.  On top of it some points are always kept:
 
 * the first and the last point, and the lowest and the highest finite value (the first one on
   a tie) — the whole curve's extent and the minimum the rules point at;
-* every ``keep`` index (e.g. the rules' points, so the line passes through each rule's dot);
+* every ``keep`` index (points a caller must draw exactly);
 * the non-finite values (NaN, +inf, -inf), which show where a sweep diverged: each run of
   consecutive values of one kind keeps its first and last point.  Only when those run ends
   would take more than half of ``max_points`` (thousands of scattered overflow steps, say) are

@@ -195,8 +195,8 @@ def divergence_reference(analysis: Analysis) -> float | None:
     smoothed = np.asarray(analysis.smoothed, dtype=np.float64)
     end = analysis.divergence_index if analysis.divergence_index is not None else len(smoothed)
     head = smoothed[:end]
-    finite = head[np.isfinite(head)]
-    return float(finite.min()) if len(finite) else None
+    finite = np.isfinite(head)  # a masked minimum: no copy of the sweep on every redraw
+    return float(np.min(head, where=finite, initial=np.inf)) if finite.any() else None
 
 
 def divergence_for_level(

@@ -152,25 +152,33 @@ def loss_range(
     first, stop = window
     raw = np.asarray(losses[first:stop], dtype=np.float64)
     smooth = np.asarray(smoothed[first:stop], dtype=np.float64)
-    finite = np.concatenate([raw[np.isfinite(raw)], smooth[np.isfinite(smooth)]])
-    if len(finite) == 0:
+    # Masked reductions, no copies: this runs on every redraw, over every point.
+    series = ((raw, np.isfinite(raw)), (smooth, np.isfinite(smooth)))
+    if not any(finite.any() for _, finite in series):
         return None
-    low, high = float(finite.min()), float(finite.max())
-    if np.isfinite(smooth).any():
-        turn = int(np.argmin(np.where(np.isfinite(smooth), smooth, np.inf))) + 1
-        descent = np.concatenate([raw[:turn], smooth[:turn]])
-        descent = descent[np.isfinite(descent)]
-        descent_high = float(descent.max())
+    low = min(float(np.min(v, where=finite, initial=np.inf)) for v, finite in series)
+    high = _finite_max(series, len(smooth))
+    smooth_finite = series[1][1]
+    if smooth_finite.any():
+        turn = int(np.argmin(np.where(smooth_finite, smooth, np.inf))) + 1
+        descent_high = _finite_max(series, turn)
         if descent_high > low:
             cap = descent_high + _RISE_SHARE * (descent_high - low)
             # Only a blow-up is left out: the tail where the smoothed loss stays above the cap
             # to the window's end.  A spike that comes back down (a low beta) stays in view.
-            end = int(np.flatnonzero(np.isfinite(smooth) & (smooth <= cap))[-1]) + 1
-            kept = np.concatenate([raw[:end], smooth[:end]])
-            high = float(kept[np.isfinite(kept)].max())
+            below = smooth_finite & (smooth <= cap)
+            high = _finite_max(series, len(below) - int(np.argmax(below[::-1])))
             if divergence_level is not None and high < divergence_level <= cap:
                 high = divergence_level
     return padded_range(low, high, label_rows)
+
+
+def _finite_max(series: tuple[tuple[np.ndarray, np.ndarray], ...], stop: int) -> float:
+    """The highest finite value among the first ``stop`` of each ``(values, finite)``."""
+    return max(
+        float(np.max(values[:stop], where=finite[:stop], initial=-np.inf))
+        for values, finite in series
+    )
 
 
 def padded_range(low: float, high: float, label_rows: int) -> tuple[float, float]:

@@ -130,15 +130,24 @@ LABEL_TEXT_COLORS: dict[str, str] = {
 }
 
 
+#: The skip-end handle's name ends left of the handle (bqplot writes every Scatter name to
+#: the right, where "skip end" ran off a 620 px plot); the other Scatters hide their names.
+_HANDLE_NAME_CSS = (
+    ".lrw-figure .object_grp:last-child > text"
+    " {text-anchor: end; transform: translate(-6px, -6px);}"
+)
+
+
 def theme_stylesheet() -> widgets.HTML:
-    """A hidden widget holding the stylesheet that defines :func:`text_color`'s variables
-    for the theme on screen (any JupyterLab theme, Notebook 7, Voila)."""
+    """A hidden widget holding the widget's stylesheet: :func:`text_color`'s variables for
+    the theme on screen (any JupyterLab theme, Notebook 7, Voila), and the skip-end handle's
+    name placement."""
     variables = "".join(
         f"--lrw-text-{hue.lstrip('#')}: color-mix(in srgb, {hue} {text_share(hue)}%, "
         "var(--jp-content-font-color0, #000));"
         for hue in dict.fromkeys(TEXT_HUES)
     )
-    stylesheet = widgets.HTML(f"<style>.lrw-root {{{variables}}}</style>")
+    stylesheet = widgets.HTML(f"<style>.lrw-root {{{variables}}} {_HANDLE_NAME_CSS}</style>")
     stylesheet.layout.display = "none"
     stylesheet.add_class("lrw-theme-style")
     return stylesheet

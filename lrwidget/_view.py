@@ -414,15 +414,29 @@ def _minimum_link(rules: Sequence[_ShownRule], start_lr: float, end_lr: float) -
             continue
         lowest_lr, lowest_loss = float(lowest[0]), float(lowest[1])
         near_right = axis_fraction(lowest_lr, start_lr, end_lr) > _CAPTION_FLIP_FRACTION
+        text = minimum_caption(lowest_lr, lowest_loss)
         caption = {
-            "minimum_label_text": (minimum_caption(lowest_lr, lowest_loss),),
+            "minimum_label_text": (text,),
             "minimum_label_align": "end" if near_right else "start",
-            "minimum_label_x_offset": -CAPTION_OFFSET[0] if near_right else CAPTION_OFFSET[0],
+            "minimum_label_x_offset": _caption_offset(
+                text, lowest_lr, near_right, start_lr, end_lr
+            ),
         }
         # Off the axis, the connector stops at its end, where the marker stands.
         link = _xy("link", [lowest_lr, max(returned[0], start_lr)], [lowest_loss, lowest_loss])
         return link | _xy("minimum_label", [lowest_lr], [lowest_loss]) | caption
     return {}
+
+
+def _caption_offset(text: str, lr: float, left: bool, start_lr: float, end_lr: float) -> int:
+    """The caption's x offset from the lowest point: a gap beside it (left of it when ``left``),
+    or moved toward and past the point as far as it takes to stay inside a PLOT_WIDTH-wide
+    plot, and so inside any wider one (it hangs 16 px under the link, clear of the point)."""
+    pixel = axis_fraction(lr, start_lr, end_lr) * PLOT_WIDTH
+    width, gap = label_width(text), CAPTION_OFFSET[0]
+    if left:
+        return math.ceil(max(-gap, width - pixel))
+    return math.floor(min(gap, PLOT_WIDTH - width - pixel))
 
 
 def _divergence(level: float | None, lrs: FloatArray, start_lr: float, end_lr: float) -> _Fields:

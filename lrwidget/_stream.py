@@ -6,7 +6,9 @@ messages above its rate limit, so everything the widget sends goes through one o
 ``MAX_MESSAGES_PER_SECOND`` (:class:`MessageBudget`).
 
 * A redraw that answers a control goes out at once (:meth:`StreamScheduler.redraw`); it
-  counts in the budget, and streaming makes room for it afterwards.
+  counts in the budget, and streaming makes room for it afterwards.  It goes first: the
+  update thread stops sending and the sweep's thread holds at its next batch end until it
+  has been sent (see ``MAX_YIELD``).
 * While a sweep runs, the worker calls :meth:`StreamScheduler.poke` after each batch; one
   long-lived update thread sends the streamed updates, light ones (the points, the smoothed
   line, the y range, the bar, the progress text: ``LIGHT_MESSAGES``) between full ones

@@ -212,6 +212,8 @@ class CompareControl:
             base = default_label(sweep.context, before, position + 1)
             if before is None and (sweep.context.get("frozen_params") or 0) > 0:
                 base = "frozen"  # the first sweep of fastai's frozen -> unfrozen workflow
+            if repeat is not None and base == f"sweep {position + 1}" and previous is not None:
+                base = (previous.label or base).split(" · repeat ")[0]  # repeats of the same
         sweep.label = f"{base} · repeat {repeat[0]}/{repeat[1]}" if repeat else base
 
     # ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def build_compare_box(
 ) -> _Parts:
     """The legend, the current-sweep dropdown, the box of "show" checkboxes, the repeats
     input, and the row holding them (hidden while there is one sweep and no Learner)."""
-    legend = widgets.HTML(layout={"width": "100%"})
+    legend = widgets.HTML(layout={"max_width": "100%"})
     legend.add_class("lrw-legend-html")
     current = widgets.Dropdown(
         description="current sweep",
@@ -31,8 +31,9 @@ def build_compare_box(
         layout={"width": "auto", "min_width": "220px"},
     )
     current.add_class("lrw-current-sweep")
-    checkboxes = widgets.HBox(layout={"flex_flow": "row wrap"})
+    checkboxes = widgets.HBox(layout={"flex_flow": "row wrap", "margin": "0 16px 0 0"})
     checkboxes.add_class("lrw-shown-sweeps")
+    show = widgets.Label("show", layout={"margin": "0 4px 0 12px"})
     repeats = widgets.BoundedIntText(
         value=1,
         min=1,
@@ -44,7 +45,8 @@ def build_compare_box(
     )
     repeats.add_class("lrw-repeats")
     row = widgets.HBox(
-        [current, checkboxes, repeats], layout={"flex_flow": "row wrap", "align_items": "center"}
+        [current, show, checkboxes, repeats],
+        layout={"flex_flow": "row wrap", "align_items": "center"},
     )
     row.add_class("lrw-compare-row")
     return legend, current, checkboxes, repeats, row
@@ -74,7 +76,9 @@ def compare_changes(
     checkboxes = list(box.children)
     if len(checkboxes) != len(labels):
         while len(checkboxes) < len(labels):
-            checkbox = widgets.Checkbox(indent=False, layout={"width": "auto"})
+            checkbox = widgets.Checkbox(
+                indent=False, layout={"width": "auto", "margin": "0 10px 0 0"}
+            )
             checkbox.add_class("lrw-shown-sweep")
             checkbox.observe(on_checkbox, names="value")
             checkboxes.append(checkbox)
@@ -92,7 +96,7 @@ def compare_changes(
         if changed:
             pending.append((checkboxes[index], changed))
     display = "" if several else "none"
-    for widget in (dropdown, box):
+    for widget in (dropdown, row.children[1], box):
         if widget.layout.display != display:
             pending.append((widget.layout, {"display": display}))
     hidden = not several and repeats.layout.display == "none"

@@ -134,7 +134,11 @@ class SweepControl:
                 self._engine, self._learn, first, self.stop_div, seeds=seeds, next_sweep=next_sweep
             )
             self._notice = self._run_refused = ""
-            self._show_new(first)
+            self._sweeps.append(first)
+            self._sweep = first
+        # Outside the lock: the redraw this makes waits for a streamed frame being built, and
+        # that frame reads the widget's state under the lock.
+        self._show_new(first, appended=True)
 
     def _busy_message(self, holder: SweepRunner | None) -> str:
         runner = holder or self._runner
@@ -231,11 +235,13 @@ class SweepControl:
             self._name(sweep)
         self._stream.poke()
 
-    def _show_new(self, sweep: Sweep) -> None:
-        """A new sweep starts: it joins ``sweeps``, shown and current."""
+    def _show_new(self, sweep: Sweep, *, appended: bool = False) -> None:
+        """A new sweep starts: it joins ``sweeps`` (unless ``appended`` already), shown and
+        current."""
         with self._lock:
-            self._sweeps.append(sweep)
-            index = len(self._sweeps) - 1
+            if not appended:
+                self._sweeps.append(sweep)
+            index = next(i for i, other in enumerate(self._sweeps) if other is sweep)
             shown = sorted({*self.shown_sweeps, index})
         with self.hold_trait_notifications():
             self.shown_sweeps = shown

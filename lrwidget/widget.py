@@ -530,7 +530,19 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         stoppable = runner.running or self._holder() is not None
         compared, compare_row = self._compare_frame()
         frame = self._frames.full(sweep, analysis, display, facts, progress, stoppable, compared)
-        return compare_row + frame
+        # What the user reads goes first: a frame bigger than the message budget goes out in
+        # parts a second apart, and the end of a sweep must not wait behind its marks.
+        controls = self.controls
+        texts = (
+            controls.readout_html,
+            controls.status_html,
+            controls.progress_html,
+            controls.progress,
+            controls.stop_button,
+        )
+        first = [change for change in frame if any(change[0] is text for text in texts)]
+        rest = [change for change in frame if not any(change[0] is text for text in texts)]
+        return first + compare_row + rest
 
     def _notes(self) -> tuple[str, ...]:
         """What the status line adds: a refused value, drawing errors, who holds the Learner."""

@@ -3,7 +3,7 @@
 Runs each ``benchmarks/bench_*.py`` as a module (``python -m benchmarks.bench_x``, from the
 repository root) in a subprocess, in the order of their targets (B1 sweep,
 B2 analysis, B3 streaming, B4 restore, B5 browser latency, B6 memory, B7 trials, B8 plain
-PyTorch sweep; any other
+PyTorch sweep, B9 reduction, B10 long sweeps in the browser, B11 comparing sweeps; any other
 ``bench_*.py`` afterwards, alphabetically), streaming each one's output as it comes.  B5 needs
 Debian's Chromium: it is skipped, with the reason, when ``/usr/bin/chromium`` is missing.
 
@@ -53,6 +53,7 @@ PLAN: tuple[Script, ...] = (
     Script("bench_torch", "B8", 45),
     Script("bench_reduce", "B9", 30),
     Script("bench_browser_long", "B10", 240, needs_chromium=True),
+    Script("bench_compare", "B11", 60),
 )
 OTHER_CAP = 60.0
 

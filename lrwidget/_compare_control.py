@@ -35,6 +35,7 @@ from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._stream import Change
 from lrwidget._sweep_list import SweepList
 from lrwidget.compare import Spread, check_sweeps, spread
+from lrwidget.peers import PRESETS
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep
 
@@ -63,6 +64,7 @@ class CompareControl:
         _visible: tuple[float, float] | None
         _compare_parts: Any
         current_sweep: int
+        preset: str
         shown_sweeps: list[int]
         rule_names: tuple[str, ...]
         shown_rules: list[str]
@@ -219,8 +221,11 @@ class CompareControl:
     # ----------------------------------------------------------------------------------------
     # the analysis of each sweep
     def _settings_for(self, sweep: Sweep) -> Settings:
+        """The current settings for ``sweep``: ``skip_start`` at its default is fastai's
+        ``num_it // 10`` of that sweep (a peer's preset fixes it for all)."""
         settings = self.settings
-        if self._skip_start_follows:
+        fixed = PRESETS.get(self.preset, {}).get("skip_start") is not None
+        if self._skip_start_follows and not fixed:
             settings = settings.replace(skip_start=sweep.num_it // 10)
         return settings
 

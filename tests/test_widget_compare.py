@@ -243,3 +243,14 @@ def test_repeat_spread_cells_name_the_mean_range_and_flag_a_wide_spread() -> Non
     assert spread_cell(spread([None, None])) == "no answer in any repeat"
     compared = Compared("now", (("before", {"valley": 1e-3}),), None, (EarlierView(),))
     assert compared.active and 'data-lr="0.001"' in compared.cells("valley")[0]
+
+
+def test_a_peers_preset_fixes_skip_start_for_every_sweep(comm_recorder: CommRecorder) -> None:
+    from lrwidget import presets
+
+    sweeps = three_sweeps()
+    widget = LRFinderWidget.from_sweeps(sweeps, preset="torch-lr-finder")
+    for analysis, sweep in zip(widget.analyses, sweeps, strict=True):
+        assert_same_analysis(analysis, analyze(sweep, **presets["torch-lr-finder"]))
+    widget.preset = "fastai"  # back to fastai: each sweep's own num_it // 10 again
+    assert [a.skip_start for a in widget.analyses if a is not None] == [10, 20, 15]

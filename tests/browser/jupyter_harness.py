@@ -1,4 +1,4 @@
-"""Real-browser harness: JupyterLab or Voila from the venv, driven by Debian Chromium.
+"""Real-browser harness: JupyterLab, Notebook 7 or Voila from the venv, driven by Debian Chromium.
 
 Shared by ``tests/browser/conftest.py`` and ``benchmarks/bench_browser_latency.py``.
 Nothing here imports pytest, so the benchmark can use it as a plain module.
@@ -259,6 +259,41 @@ def start_jupyterlab(root_dir: Path, state_dir: Path) -> Server:
     return server
 
 
+def start_notebook7(root_dir: Path, state_dir: Path) -> Server:
+    """Start Jupyter Notebook 7 from this venv on 127.0.0.1, serving ``root_dir``, with the
+    same private state and settings as :func:`start_jupyterlab`; wait for /api/status.
+    Open a notebook with ``LabNotebook.open(page, server, path, notebook7=True)``."""
+    env = private_env(state_dir)
+    _write_lab_settings(Path(env["JUPYTERLAB_SETTINGS_DIR"]))
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "notebook",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--JupyterNotebookApp.user_settings_dir={env['JUPYTERLAB_SETTINGS_DIR']}",
+        f"--JupyterNotebookApp.workspaces_dir={env['JUPYTERLAB_WORKSPACES_DIR']}",
+    ]
+    server = Server(
+        process=_spawn(command, env, root_dir, state_dir / "notebook7.log"),
+        url=f"http://127.0.0.1:{port}/",
+        port=port,
+        log_path=state_dir / "notebook7.log",
+        root_dir=root_dir,
+    )
+    _wait_ready(server, lambda: _http_ok(server.url + "api/status"), "Jupyter Notebook 7")
+    return server
+
+
 def start_voila(notebook: Path, state_dir: Path) -> Server:
     """Start Voila from this venv on 127.0.0.1 for one notebook; wait until the port answers.
 
@@ -361,12 +396,16 @@ class LabNotebook:
 
     # -- opening and running -------------------------------------------------------------
     @classmethod
-    def open(cls, page: Any, server: Server, path: str) -> LabNotebook:
-        """Open ``path`` (relative to the server root) in a fresh workspace; wait for the kernel."""
+    def open(cls, page: Any, server: Server, path: str, *, notebook7: bool = False) -> LabNotebook:
+        """Open ``path`` (relative to the server root) in a fresh workspace; wait for the kernel.
+        With ``notebook7``, in Notebook 7's notebook page (a :func:`start_notebook7` server)."""
         page.add_init_script(_INIT_SCRIPT)
         page.set_default_timeout(DEFAULT_TIMEOUT_MS)
         workspace = f"lrw-{uuid.uuid4().hex[:8]}"
-        page.goto(f"{server.url}lab/workspaces/{workspace}/tree/{path}")
+        if notebook7:
+            page.goto(f"{server.url}notebooks/{path}")
+        else:
+            page.goto(f"{server.url}lab/workspaces/{workspace}/tree/{path}")
         notebook = cls(page, server, path)
         notebook.wait_js("(path) => window.__lrw.kernelIdle(path)", path)
         page.evaluate(

@@ -138,6 +138,11 @@ def test_widget_streams_and_a_dragged_slider_updates_the_readout(notebook7: Any)
     )
     assert len(growing) >= 3, growing  # the points streamed in
     lrw_page.assert_markers_match(page)
+    # The widget's stylesheet applies here too: the labels' theme colours are defined.
+    assert page.evaluate(
+        "() => getComputedStyle(document.querySelector('.lrw-root'))"
+        ".getPropertyValue('--lrw-text-d62728').includes('color-mix')"
+    )
 
     before = page.locator(".lrw-readout").first.inner_text()
     lab.drag_slider(".lrw-beta", -60)

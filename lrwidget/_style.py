@@ -138,16 +138,22 @@ _HANDLE_NAME_CSS = (
 )
 
 
+#: bqplot writes a legend's text in its line's colour (the trials' curves: steep's orange on
+#: white was 2.5:1); the text takes the theme's colour, the line sample beside it the hue.
+_LEGEND_CSS = ".lrw-root .legendtext {fill: var(--jp-ui-font-color1, #333) !important;}"
+
+
 def theme_stylesheet() -> widgets.HTML:
     """A hidden widget holding the widget's stylesheet: :func:`text_color`'s variables for
-    the theme on screen (any JupyterLab theme, Notebook 7, Voila), and the skip-end handle's
-    name placement."""
+    the theme on screen (any JupyterLab theme, Notebook 7, Voila), the skip-end handle's
+    name placement and the legends' text colour."""
     variables = "".join(
         f"--lrw-text-{hue.lstrip('#')}: color-mix(in srgb, {hue} {text_share(hue)}%, "
         "var(--jp-content-font-color0, #000));"
         for hue in dict.fromkeys(TEXT_HUES)
     )
-    stylesheet = widgets.HTML(f"<style>.lrw-root {{{variables}}} {_HANDLE_NAME_CSS}</style>")
+    rules = f".lrw-root {{{variables}}} {_HANDLE_NAME_CSS} {_LEGEND_CSS}"
+    stylesheet = widgets.HTML(f"<style>{rules}</style>")
     stylesheet.layout.display = "none"
     stylesheet.add_class("lrw-theme-style")
     return stylesheet

@@ -78,8 +78,23 @@ CROWDED = (
     " skip_end=2, selected='steep')\ncrowded"
 )
 NAN = "nan_widget = LRFinderWidget.from_sweep(with_nan, selected='slide')\nnan_widget"
+# The trials' training-loss curves with their legend (trials need a fastai Learner; the chart
+# is drawn here as the widget draws it, with the widget's stylesheet, inside an lrw-root).
+TRIAL_CURVES = """import bqplot, ipywidgets
+from lrwidget._style import RULE_COLORS, theme_stylesheet
+from lrwidget._trials_chart import TrialsChart
+
+trials = TrialsChart(bqplot.LogScale())
+trials.curves.x = [np.arange(20)] * 4
+trials.curves.y = [2.0 - 0.05 * k * np.arange(20) / 20 for k in range(4)]
+trials.curves.colors = list(RULE_COLORS.values())
+trials.curves.labels = [f"{name} 1.00e-03" for name in RULE_COLORS]
+trials.curves_figure.layout.display = "flex"
+box = ipywidgets.VBox([theme_stylesheet(), trials.curves_figure])
+box.add_class("lrw-root")
+box"""
 RUNNING = "engine = ReplayEngine(source, pause_at=60)\nw = engine.widget()\nw.start()\nw"
-CELLS = {"setup": 0, "first": 1, "second": 2}
+CELLS = {"setup": 0, "first": 1, "second": 2, "third": 3}
 
 # Every text of widget ``index``: SVG text of its figures, and the text nodes of its readout,
 # status and progress line, with the computed colour, opacity and viewport box.
@@ -147,10 +162,10 @@ FITS_JS = r"""
   const roots = Array.from(document.querySelectorAll('.lrw-root'));
   return roots.length > 0 && roots.every((root) => {
     const box = root.getBoundingClientRect();
-    const axes = Array.from(root.querySelectorAll('.lrw-figure g.axis'))
-      .map((axis) => axis.getBoundingClientRect());
+    const axes = Array.from(root.querySelectorAll('.lrw-figure g.axis, .lrw-trial-curves g.axis'))
+      .map((axis) => axis.getBoundingClientRect()).filter((r) => r.width > 0);  // shown ones
     return axes.length > 0
-      && axes.every((r) => r.width > 0 && r.left >= box.left - 3 && r.right <= box.right + 3)
+      && axes.every((r) => r.left >= box.left - 3 && r.right <= box.right + 3)
       && Math.max(...axes.map((r) => r.right)) >= box.right - 30;
   });
 }
@@ -161,10 +176,11 @@ BOXES_JS = r"""
 () => Array.from(document.querySelectorAll('.lrw-root')).map((root) => {
   const box = root.getBoundingClientRect();
   return {root: [box.left, box.right], viewport: window.innerWidth,
-          axes: Array.from(root.querySelectorAll('.lrw-figure g.axis')).map((axis) => {
-            const r = axis.getBoundingClientRect();
-            return [r.left, r.right, r.width];
-          })};
+          axes: Array.from(root.querySelectorAll('.lrw-figure g.axis, .lrw-trial-curves g.axis'))
+            .map((axis) => {
+              const r = axis.getBoundingClientRect();
+              return [r.left, r.right, r.width];
+            })};
 })
 """
 
@@ -285,7 +301,7 @@ def text_contrasts(page: Any, index: int) -> list[dict[str, Any]]:
 def looks(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
     """A notebook with the set-up cell run, open full width in one page for the module."""
     harness.write_notebook(
-        lab_root / NOTEBOOK, [SETUP, "pass", "pass", "pass  # scratch cell for the tests"]
+        lab_root / NOTEBOOK, [SETUP, "pass", "pass", "pass", "pass  # scratch cell for the tests"]
     )
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page = context.new_page()
@@ -299,8 +315,9 @@ def looks(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[
         lab_server.shutdown_kernels()
 
 
-def _show(lab: harness.LabNotebook, first: str, second: str = "pass") -> None:
-    """Put ``first`` and ``second`` in the two widget cells and run them."""
+def _show(lab: harness.LabNotebook, first: str, second: str = "pass", third: str = "pass") -> None:
+    """Put ``first``, ``second`` and ``third`` in the three widget cells and run them."""
+    lab.execute(third, index=CELLS["third"])
     lab.execute(second, index=CELLS["second"])
     lab.execute(first, index=CELLS["first"])
     lab.wait_for(".lrw-figure .svg-figure")
@@ -308,14 +325,14 @@ def _show(lab: harness.LabNotebook, first: str, second: str = "pass") -> None:
 
 def test_every_text_meets_wcag_aa_in_light_and_dark(looks: harness.LabNotebook) -> None:
     page = looks.page
-    _show(looks, CROWDED, NAN)
+    _show(looks, CROWDED, NAN, TRIAL_CURVES)
     lab_wait_both_drawn(looks)
     failures: list[str] = []
     try:
         for theme in THEMES:
             looks.set_theme(theme)
             _wait_fits(looks)
-            for index, name in enumerate(("seven rules, diverged", "NaN loss")):
+            for index, name in enumerate(("seven rules, diverged", "NaN loss", "trial curves")):
                 for item in text_contrasts(page, index):
                     line = (
                         f"{theme} / {name} / {item['where']}: {item['text']!r} "
@@ -331,11 +348,13 @@ def test_every_text_meets_wcag_aa_in_light_and_dark(looks: harness.LabNotebook) 
 
 
 def lab_wait_both_drawn(lab: harness.LabNotebook) -> None:
-    """Wait until both widgets show a finished sweep with its panel and labels."""
+    """Wait until both widgets show a finished sweep with its panel and labels, and the trial
+    curves their legend."""
     lab.wait_js(
         "() => document.querySelectorAll('.lrw-root .lrw-readout table[data-status=\"done\"]')"
         ".length === 2 && Array.from(document.querySelectorAll('.lrw-panel'))"
         ".every((p) => p.getBoundingClientRect().height > 0)"
+        " && document.querySelectorAll('.lrw-trial-curves .legendtext').length === 4"
     )
 
 

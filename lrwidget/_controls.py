@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from lrwidget._style import theme_css
 from lrwidget.settings import BEST, CUSTOM, DIVERGENCE_FACTOR, PRESET_NAMES
 
 SMOOTHING_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -331,3 +332,12 @@ def close_all(root: widgets.Widget) -> None:
             if isinstance(value, widgets.Widget | list | tuple | dict):
                 pending.append(value)
         widgets.Widget.close(item)  # not an override: this walk already closes the tree
+
+
+def theme_stylesheet() -> widgets.HTML:
+    """A hidden widget holding the widget's stylesheet (:func:`lrwidget._style.theme_css`):
+    the label colours of the theme on screen."""
+    stylesheet = widgets.HTML(f"<style>{theme_css()}</style>")
+    stylesheet.layout.display = "none"
+    stylesheet.add_class("lrw-theme-style")
+    return stylesheet

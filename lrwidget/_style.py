@@ -6,15 +6,13 @@ asks 4.5:1 for 12 px labels, and no one colour reaches it on both white and #111
 dark enough for white is too dark for #111).  So a label's colour is its line's hue mixed
 toward the theme's own text colour (``--jp-content-font-color0``: black in light themes, white
 in dark ones) by CSS, as far as it takes to reach 4.6:1 in both themes, also on the shaded
-spans (:func:`text_color`, :func:`theme_stylesheet`).
+spans (:func:`text_color`, :func:`theme_css`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-
-import ipywidgets as widgets
 
 RULE_COLORS: dict[str, str] = {
     "minimum": "#d62728",
@@ -113,7 +111,7 @@ def text_share(color: str) -> int:
 
 def text_color(color: str) -> str:
     """The colour of text drawn in ``color``'s hue: a CSS variable that
-    :func:`theme_stylesheet` sets to the hue mixed toward the theme's text colour, falling
+    :func:`theme_css` sets to the hue mixed toward the theme's text colour, falling
     back to the light theme's mix where the stylesheet is missing."""
     fallback = "#" + "".join(
         f"{channel:02x}" for channel in mix(rgb(color), (0, 0, 0), text_share(color) / 100)
@@ -143,20 +141,16 @@ _HANDLE_NAME_CSS = (
 _LEGEND_CSS = ".lrw-root .legendtext {fill: var(--jp-ui-font-color1, #333) !important;}"
 
 
-def theme_stylesheet() -> widgets.HTML:
-    """A hidden widget holding the widget's stylesheet: :func:`text_color`'s variables for
-    the theme on screen (any JupyterLab theme, Notebook 7, Voila), the skip-end handle's
-    name placement and the legends' text colour."""
+def theme_css() -> str:
+    """The widget's stylesheet: :func:`text_color`'s variables for the theme on screen (any
+    JupyterLab theme, Notebook 7, Voila), the skip-end handle's name placement and the
+    legends' text colour (shown by ``lrwidget._controls.theme_stylesheet``)."""
     variables = "".join(
         f"--lrw-text-{hue.lstrip('#')}: color-mix(in srgb, {hue} {text_share(hue)}%, "
         "var(--jp-content-font-color0, #000));"
         for hue in dict.fromkeys(TEXT_HUES)
     )
-    rules = f".lrw-root {{{variables}}} {_HANDLE_NAME_CSS} {_LEGEND_CSS}"
-    stylesheet = widgets.HTML(f"<style>{rules}</style>")
-    stylesheet.layout.display = "none"
-    stylesheet.add_class("lrw-theme-style")
-    return stylesheet
+    return f".lrw-root {{{variables}}} {_HANDLE_NAME_CSS} {_LEGEND_CSS}"
 
 
 def format_lr(lr: float) -> str:

@@ -30,6 +30,7 @@ from lrwidget._controls import (
     DIVERGENCE_MAX,
     DIVERGENCE_MIN,
     build_controls,
+    theme_stylesheet,
 )
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._frames import AnalysisCache, Display, Frames
@@ -43,7 +44,6 @@ from lrwidget._runner import (
 )
 from lrwidget._static import StaticView
 from lrwidget._stream import Change, FrameKind, StreamScheduler
-from lrwidget._style import theme_stylesheet
 from lrwidget._sweep_control import SweepControl
 from lrwidget._sweep_list import check_repeats
 from lrwidget._trial_control import TrialControl, TrialState

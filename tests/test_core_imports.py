@@ -106,6 +106,7 @@ PURE_ROOMS = (
     "_evidence_view",
     "_style",
     "_trials_view",
+    "_compare_view",
 )
 
 

@@ -23,7 +23,7 @@ from lrwidget._style import (
     text_backgrounds,
     text_color,
     text_share,
-    theme_stylesheet,
+    theme_css,
 )
 from tests.test_view import END_LR, START_LR, bowl, sweep_of, view_of
 
@@ -51,14 +51,14 @@ def test_the_shading_checked_is_the_chart_s() -> None:
 
 
 def test_text_colors_are_css_variables_the_stylesheet_defines() -> None:
-    css = theme_stylesheet().value
+    css = theme_css()
     for hue in TEXT_HUES:
         color = text_color(hue)
         assert Color().validate(None, color) == color  # bqplot accepts it
         name = re.fullmatch(r"var\((--lrw-text-[0-9a-f]{6}), #[0-9a-f]{6}\)", color)
         assert name is not None, color
         assert f"{name.group(1)}: color-mix(in srgb, {hue} {text_share(hue)}%," in css
-    assert css.startswith("<style>.lrw-root {") and "var(--jp-content-font-color0" in css
+    assert css.startswith(".lrw-root {") and "var(--jp-content-font-color0" in css
 
 
 def test_the_chart_draws_its_labels_in_text_colours() -> None:

@@ -254,3 +254,12 @@ def test_a_peers_preset_fixes_skip_start_for_every_sweep(comm_recorder: CommReco
         assert_same_analysis(analysis, analyze(sweep, **presets["torch-lr-finder"]))
     widget.preset = "fastai"  # back to fastai: each sweep's own num_it // 10 again
     assert [a.skip_start for a in widget.analyses if a is not None] == [10, 20, 15]
+
+
+def test_the_widget_holds_the_theme_stylesheet(comm_recorder: CommRecorder) -> None:
+    from lrwidget._style import theme_css
+
+    widget = LRFinderWidget.from_sweep(synthetic_sweep(50))
+    sheets = [child for child in widget.children if "lrw-theme-style" in child._dom_classes]
+    assert [sheet.value for sheet in sheets] == [f"<style>{theme_css()}</style>"]
+    assert sheets[0].layout.display == "none"

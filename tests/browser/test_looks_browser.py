@@ -81,7 +81,8 @@ NAN = "nan_widget = LRFinderWidget.from_sweep(with_nan, selected='slide')\nnan_w
 # The trials' training-loss curves with their legend (trials need a fastai Learner; the chart
 # is drawn here as the widget draws it, with the widget's stylesheet, inside an lrw-root).
 TRIAL_CURVES = """import bqplot, ipywidgets
-from lrwidget._style import RULE_COLORS, theme_stylesheet
+from lrwidget._controls import theme_stylesheet
+from lrwidget._style import RULE_COLORS
 from lrwidget._trials_chart import TrialsChart
 
 trials = TrialsChart(bqplot.LogScale())

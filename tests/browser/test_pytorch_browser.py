@@ -222,11 +222,20 @@ def _cell_index(lab: harness.LabNotebook, fragment: str) -> int:
     return int(index)
 
 
+FIGURES_LAID_OUT_JS = r"""
+() => Array.from(document.querySelectorAll('.lrw-root .bqplot.figure')).every((figure) =>
+  getComputedStyle(figure).display === 'none' || getComputedStyle(figure).visibility !== 'hidden')
+"""
+
+
 def _screenshot(lab: harness.LabNotebook, tmp_path: Path) -> None:
     """The widget at full width after the sweep, light theme; copied to docs/ on request."""
     lab.set_theme("JupyterLab Light")  # whatever an earlier test left
     root = lab.page.locator(".lrw-root").first
     root.scroll_into_view_if_needed()
+    # bqplot lays out a figure that scrolled into view 300 ms later, hidden until then: the
+    # notebook tried the suggestions while the widget was scrolled away.
+    lab.wait_js(FIGURES_LAID_OUT_JS)
     # An element taller than the notebook's visible area would be cropped with Lab's chrome.
     widget, panel = root.bounding_box(), lab.page.locator(".jp-NotebookPanel-notebook").first
     visible = panel.bounding_box()

@@ -55,9 +55,11 @@ class CompareControl:
         _sweeps: list[Sweep]
         _caches: dict[int, AnalysisCache]
         _earlier_views: dict[int, tuple[Any, EarlierView]]
+        _repeat_of: dict[int, tuple[int, int, int]]
         _analyses: AnalysisCache
         _runner: SweepRunner
         _skip_start_follows: bool
+        _following_skip: bool
         _syncing: bool
         _chart: LossChart
         _frames: Frames
@@ -74,6 +76,16 @@ class CompareControl:
         def _refresh(self) -> None: ...
         def hold_trait_notifications(self) -> Any: ...
         def _on_sweeps_setting(self, change: dict[str, Any]) -> None: ...
+
+    def _start_keeping(self, sweep: Sweep | None, *, follow_skip: bool) -> None:
+        """The widget's sweeps (``sweep`` alone, if any) and what is kept for each;
+        ``follow_skip``: skip_start was left at its default (each sweep's own num_it // 10)."""
+        self._skip_start_follows = follow_skip
+        self._following_skip = False  # True while skip_start follows the current sweep
+        self._sweeps = [] if sweep is None else [sweep]
+        self._caches = {}  # the analysis of each earlier sweep
+        self._earlier_views = {}  # what is drawn of each earlier sweep
+        self._repeat_of = {}  # (group, k, n) of a repeat, until it is named
 
     # ----------------------------------------------------------------------------------------
     # public API

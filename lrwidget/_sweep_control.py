@@ -111,20 +111,13 @@ class SweepControl:
         # The previous sweep's final update may still wait for room in the budget; it stops
         # the update thread when it is done, so the new sweep's thread starts after it.
         self._runner.drawn.wait()
-        group = None if len(seeds) == 1 else seeds[0]
-
-        def new_sweep(index: int) -> Sweep:
-            sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
-            if group is not None:
-                self._repeat_of[id(sweep)] = (group, index + 1, len(seeds))
-            return sweep
+        first = self._new_sweep(seeds, 0)
 
         def next_sweep(index: int) -> Sweep:  # the worker's, between two repeats
-            sweep = new_sweep(index)
+            sweep = self._new_sweep(seeds, index)
             self._show_new(sweep)
             return sweep
 
-        first = new_sweep(0)
         # The update thread first: a short sweep can end (and finish it) before start returns.
         self._stream.start()
         # The widget shows the new sweep only once the runner holds it, so that stop() and
@@ -139,6 +132,15 @@ class SweepControl:
         # Outside the lock: the redraw this makes waits for a streamed frame being built, and
         # that frame reads the widget's state under the lock.
         self._show_new(first, appended=True)
+
+    def _new_sweep(self, seeds: tuple[int | None, ...], index: int) -> Sweep:
+        """The empty sweep of repeat ``index`` (of ``len(seeds)``), its place noted."""
+        sweep = Sweep(self.num_it, self.start_lr, self.end_lr, stop_div=self.stop_div)
+        if len(seeds) > 1:
+            group = seeds[0]
+            assert group is not None  # several repeats always have seeds
+            self._repeat_of[id(sweep)] = (group, index + 1, len(seeds))
+        return sweep
 
     def _busy_message(self, holder: SweepRunner | None) -> str:
         runner = holder or self._runner

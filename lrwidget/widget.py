@@ -144,10 +144,8 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         self._engine = resolve_engine(engine, learn)
         check_run_arguments(self._engine, learn, start_lr, end_lr, num_it, stop_div)
         self.num_it = int(num_it)
-        self._skip_start_follows = skip_start is None  # each sweep's own num_it // 10
-        self._following_skip = False  # skip_start set to follow the current sweep's num_it
-        skip_start = self.num_it // 10 if skip_start is None else skip_start
-        checked = Settings(beta, smoothing, skip_start, skip_end, div_threshold, methods).check()
+        skip = self.num_it // 10 if skip_start is None else skip_start
+        checked = Settings(beta, smoothing, skip, skip_end, div_threshold, methods).check()
         self._learn = learn
         self.start_lr, self.end_lr, self.stop_div = float(start_lr), float(end_lr), bool(stop_div)
         self.methods: tuple[RuleSpec, ...] = tuple(checked.methods)
@@ -160,10 +158,7 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         self._lock = threading.RLock()  # the sweep shown, the notes
         self._ready = self._syncing = False
         self._sweep: Sweep | None = _sweep
-        self._sweeps: list[Sweep] = [] if _sweep is None else [_sweep]
-        self._caches: dict[int, AnalysisCache] = {}  # the analysis of each earlier sweep
-        self._earlier_views: dict[int, Any] = {}  # what is drawn of each earlier sweep
-        self._repeat_of: dict[int, tuple[int, int, int]] = {}  # (group, k, n) of a repeat
+        self._start_keeping(_sweep, follow_skip=skip_start is None)  # sweeps and their caches
         self._notice = ""  # a rejected control value, shown until the next good one
         self._run_refused = ""  # a refused Run click, news while that sweep runs
         self._run_queued = False  # Run pressed while the stopped sweep was still ending
@@ -179,20 +174,17 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         )
         self._stream = StreamScheduler(self._frame, self._chart.send)
         self._compare_parts = build_compare_box(learn is not None)
-        legend, compare_row = self._compare_parts[0], self._compare_parts[-1]
-        super().__init__(
-            children=self.controls.rows(
-                theme_stylesheet(),  # the label colours of the theme on screen
-                self._chart.figure,
-                legend,
-                compare_row,
-                self._frames.evidence.panel,
-                *self._frames.trials.figures,
-            ),
-            layout=widgets.Layout(width="100%"),
-        )
+        super().__init__(children=self._rows(), layout=widgets.Layout(width="100%"))
         self.add_class("lrw-root")
         self._start_showing(checked, selected, preset)
+
+    def _rows(self) -> list[widgets.Widget]:
+        """The widget's children: the stylesheet (the label colours of the theme on screen),
+        then the controls' rows with the chart, the legend and compare row, the "show how"
+        panel and the trial figures in their place."""
+        legend, *_, compare_row = self._compare_parts
+        figures = (self._chart.figure, legend, compare_row, self._frames.evidence.panel)
+        return self.controls.rows(theme_stylesheet(), *figures, *self._frames.trials.figures)
 
     def _start_showing(self, checked: Settings, selected: str, preset: str) -> None:
         """Set the traits from the checked settings (or the preset), connect, draw."""

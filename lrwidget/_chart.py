@@ -13,6 +13,8 @@ Marks, bottom to top (all share the log-scale LR axis):
   skip handles carry those names);
 * ``raw`` – the raw losses (reduced to screen size), the only ``Scatter`` with a small
   ``default_size``; hovering a point fills its tooltip;
+* ``above`` – raw losses above the top of the data area (one batch that blew up): drawn at
+  that top as upward triangles, hovering one gives its loss;
 * ``smoothed`` – the smoothed loss, a ``Lines``;
 * ``markers`` – one multi-line ``Lines`` holding a vertical line per rule, at exactly the LR
   the rule returns, rising from the bottom to its label's row;
@@ -33,30 +35,26 @@ Marks, bottom to top (all share the log-scale LR axis):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import bqplot
-import ipywidgets as widgets
 import numpy as np
 
-from lrwidget._stream import Change
-from lrwidget._style import (
-    CUSTOM_COLOR,
-    HANDLE_COLOR,
-    LABEL_TEXT_COLORS,
-    RAW_COLOR,
-    RULE_COLORS,
-    SMOOTHED_COLOR,
-    SPAN_COLORS,
+from lrwidget._chart_marks import (
+    SPAN_FILL_OPACITY,
+    axes,
+    control_marks,
+    divergence_marks,
+    label_marks,
+    loss_marks,
+    rule_marks,
+    span_marks,
 )
-from lrwidget._view import CAPTION_OFFSET, HANDLE_Y, ChartView
+from lrwidget._stream import Change
+from lrwidget._view import ChartView
 
-SPAN_FILL_OPACITY = 0.18
-#: The raw-loss Scatter is the only Scatter with a size this small (browser tests rely on it).
-RAW_POINT_SIZE = 9
-HANDLE_SIZE = 140
+__all__ = ["SPAN_FILL_OPACITY", "LossChart", "mark_changes"]
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -82,6 +80,7 @@ _PLAN: tuple[tuple[str, dict[str, str]], ...] = (
         {"x": "span_label_x", "y": "span_label_y", "text": "span_label_text"},
     ),
     ("raw", {"x": "raw_x", "y": "raw_y"}),
+    ("above", {"x": "above_x", "y": "above_y"}),
     ("smoothed", {"x": "smoothed_x", "y": "smoothed_y"}),
     ("markers", {"x": "marker_x", "y": "marker_y", "colors": "marker_colors"}),
     ("highlight", {"x": "highlight_x", "y": "highlight_y", "colors": "highlight_color"}),
@@ -133,15 +132,15 @@ class LossChart:
         self.unit_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         loss_scales = {"x": self.x_scale, "y": self.loss_scale}
         unit_scales = {"x": self.x_scale, "y": self.unit_scale}
-        self.x_axis, self.y_axis = _axes(self.x_scale, self.loss_scale, start_lr, end_lr)
-        self.shading, self.span_labels = _span_marks(unit_scales)
-        self.raw, self.smoothed = _loss_marks(loss_scales)
-        self.markers, self.highlight, self.minimum_link, self.points = _rule_marks(
+        self.x_axis, self.y_axis = axes(self.x_scale, self.loss_scale, start_lr, end_lr)
+        self.shading, self.span_labels = span_marks(unit_scales)
+        self.raw, self.above, self.smoothed = loss_marks(loss_scales)
+        self.markers, self.highlight, self.minimum_link, self.points = rule_marks(
             loss_scales, unit_scales
         )
-        self.labels, self.labels_left, self.minimum_label = _label_marks(loss_scales, unit_scales)
-        self.divergence_line, self.divergence_handle = _divergence_marks(loss_scales)
-        self.handles, self.pick = _control_marks(unit_scales, start_lr, end_lr)
+        self.labels, self.labels_left, self.minimum_label = label_marks(loss_scales, unit_scales)
+        self.divergence_line, self.divergence_handle = divergence_marks(loss_scales)
+        self.handles, self.pick = control_marks(unit_scales, start_lr, end_lr)
         self.figure = bqplot.Figure(
             marks=[getattr(self, mark) for mark, _ in _PLAN],
             axes=[self.x_axis, self.y_axis],
@@ -245,206 +244,3 @@ def _trait_value(trait: str, value: Any) -> Any:
             return [value]
         return list(value) if value else ["#7f7f7f"]
     return value
-
-
-def _tooltip(css_class: str) -> widgets.HTML:
-    """A tooltip the kernel fills in on hover (see :mod:`lrwidget._frames`)."""
-    tooltip = widgets.HTML(layout={"padding": "2px 6px"})
-    tooltip.add_class(css_class)
-    return tooltip
-
-
-def _axes(x_scale: Any, loss_scale: Any, start_lr: float, end_lr: float) -> tuple[Any, ...]:
-    """The LR axis (log scale, a tick per decade) and the loss axis."""
-    decades = np.arange(math.ceil(math.log10(start_lr)), math.floor(math.log10(end_lr)) + 1)
-    tick_values = 10.0**decades if len(decades) >= 2 else None
-    x_axis = bqplot.Axis(
-        scale=x_scale,
-        label="learning rate (log scale)",
-        tick_format=".0e",
-        tick_values=tick_values,
-        grid_lines="dashed",
-    )
-    y_axis = bqplot.Axis(
-        scale=loss_scale,
-        side="left",
-        # No legend (it covered the labels): the axis says which mark is which.
-        label="loss (dots: raw, line: smoothed)",
-        tick_format=".3g",
-        grid_lines="dashed",
-    )
-    return x_axis, y_axis
-
-
-def _span_marks(unit_scales: dict[str, Any]) -> tuple[Any, ...]:
-    """The excluded spans' shading and their labels."""
-    shading = bqplot.Lines(
-        scales=unit_scales,
-        fill="inside",
-        close_path=True,
-        stroke_width=0.0,
-        colors=["#8c8c8c"],
-        fill_colors=["#8c8c8c"],
-        # One entry per path (at most one per span kind); `opacities` would fade the fill.
-        fill_opacities=[SPAN_FILL_OPACITY] * 8,
-        opacities=[1.0] * 8,
-        enable_hover=False,
-        interactions={},
-    )
-    span_labels = bqplot.Label(
-        scales=unit_scales,
-        colors=[LABEL_TEXT_COLORS["span"]],
-        default_size=11.0,
-        font_weight="normal",
-        align="middle",
-        enable_hover=False,
-        interactions={},
-    )
-    return shading, span_labels
-
-
-def _loss_marks(loss_scales: dict[str, Any]) -> tuple[Any, ...]:
-    """The raw losses and the smoothed line."""
-    raw = bqplot.Scatter(
-        scales=loss_scales,
-        colors=[RAW_COLOR],
-        default_size=RAW_POINT_SIZE,
-        stroke=None,
-        opacities=[0.8],
-        tooltip=_tooltip("lrw-tooltip-point"),
-        interactions={"hover": "tooltip"},
-    )
-    smoothed = bqplot.Lines(
-        scales=loss_scales,
-        colors=[SMOOTHED_COLOR],
-        stroke_width=2.5,
-        enable_hover=False,
-        interactions={},
-    )
-    return raw, smoothed
-
-
-def _rule_marks(loss_scales: dict[str, Any], unit_scales: dict[str, Any]) -> tuple[Any, ...]:
-    """The rule markers, the selection band, the minimum's link and the rules' points."""
-    markers = bqplot.Lines(
-        scales=unit_scales,
-        stroke_width=1.5,
-        colors=list(RULE_COLORS.values()),
-        enable_hover=False,
-        interactions={},
-    )
-    highlight = bqplot.Lines(
-        scales=unit_scales,
-        stroke_width=9.0,
-        colors=[CUSTOM_COLOR],
-        opacities=[0.22],
-        enable_hover=False,
-        interactions={},
-    )
-    minimum_link = bqplot.Lines(
-        scales=loss_scales,
-        colors=[RULE_COLORS["minimum"]],
-        line_style="dashed",
-        stroke_width=2.0,
-        enable_hover=False,
-        interactions={},
-    )
-    points = bqplot.Scatter(
-        scales=loss_scales,
-        colors=list(RULE_COLORS.values()),
-        default_size=90,
-        stroke="white",
-        tooltip=_tooltip("lrw-tooltip-rule"),
-        interactions={"hover": "tooltip"},
-    )
-    return markers, highlight, minimum_link, points
-
-
-def _label_marks(loss_scales: dict[str, Any], unit_scales: dict[str, Any]) -> tuple[Any, ...]:
-    """The rule labels (right and left of their lines) and the minimum's caption."""
-    labels = bqplot.Label(
-        scales=unit_scales,
-        colors=list(RULE_COLORS.values()),
-        default_size=12.0,
-        font_weight="bold",
-        align="start",
-        x_offset=4,
-        enable_hover=False,
-        interactions={},
-    )
-    labels_left = bqplot.Label(
-        scales=unit_scales,
-        colors=list(RULE_COLORS.values()),
-        default_size=12.0,
-        font_weight="bold",
-        align="end",
-        x_offset=-4,
-        enable_hover=False,
-        interactions={},
-    )
-    minimum_label = bqplot.Label(
-        scales=loss_scales,
-        colors=[LABEL_TEXT_COLORS["minimum"]],
-        default_size=12.0,
-        font_weight="bold",
-        align="start",
-        x_offset=CAPTION_OFFSET[0],
-        y_offset=CAPTION_OFFSET[1],
-        enable_hover=False,
-        interactions={},
-    )
-    return labels, labels_left, minimum_label
-
-
-def _divergence_marks(loss_scales: dict[str, Any]) -> tuple[Any, ...]:
-    """The divergence threshold line and its handle, draggable in y."""
-    divergence_line = bqplot.Lines(
-        scales=loss_scales,
-        colors=[SPAN_COLORS["diverged"]],
-        line_style="dotted",
-        stroke_width=1.5,
-        enable_hover=False,
-        interactions={},
-    )
-    divergence_handle = bqplot.Scatter(
-        scales=loss_scales,
-        colors=[SPAN_COLORS["diverged"]],
-        marker="diamond",
-        default_size=HANDLE_SIZE,
-        enable_move=True,
-        restrict_y=True,
-        names=["divergence"],
-        display_names=False,
-        enable_hover=False,
-        interactions={},
-    )
-    return divergence_line, divergence_handle
-
-
-def _control_marks(unit_scales: dict[str, Any], start_lr: float, end_lr: float) -> tuple[Any, ...]:
-    """The skip handles, draggable in x, and the click-to-pick layer."""
-    handles = bqplot.Scatter(
-        x=np.array([start_lr, end_lr]),
-        y=np.full(2, HANDLE_Y),
-        scales=unit_scales,
-        colors=[HANDLE_COLOR],
-        marker="triangle-up",
-        default_size=HANDLE_SIZE,
-        enable_move=True,
-        restrict_x=True,
-        names=np.array(["skip start", "skip end"]),
-        display_names=True,
-        enable_hover=False,
-        interactions={},
-    )
-    pick = bqplot.Scatter(
-        scales=unit_scales,
-        colors=[CUSTOM_COLOR],
-        marker="cross",
-        default_size=HANDLE_SIZE,
-        enable_move=True,
-        restrict_x=True,
-        enable_hover=False,
-        interactions={"click": "add"},
-    )
-    return handles, pick

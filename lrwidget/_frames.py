@@ -122,6 +122,7 @@ class Frames:
         self.points = PointsMemo()
         self._shown: tuple[Sweep | None, Analysis | None] = (None, None)  # what hover reads
         chart.raw.on_hover(self._on_point_hover)
+        chart.above.on_hover(self._on_point_hover)
         chart.points.on_hover(self._on_rule_hover)
 
     def light(
@@ -217,11 +218,12 @@ class Frames:
         view = build_trials_view(state.tried, state.trials, self.rule_names)
         return view, trial_cells(state.tried, state.trials, suggestions)
 
-    def _on_point_hover(self, _mark: Any, event: dict[str, Any]) -> None:
+    def _on_point_hover(self, mark: Any, event: dict[str, Any]) -> None:
+        """A raw dot (or one pinned above the data area) under the pointer: its batch."""
         sweep, analysis = self._shown
         lr = _hovered_x(event)
         smoothed = analysis.smoothed if analysis is not None else None
-        self.chart.raw.tooltip.value = _readout.point_tooltip(sweep, smoothed, lr)
+        mark.tooltip.value = _readout.point_tooltip(sweep, smoothed, lr)
 
     def _on_rule_hover(self, _mark: Any, event: dict[str, Any]) -> None:
         lr = _hovered_x(event)

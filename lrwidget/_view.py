@@ -20,13 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lrwidget._shown_points import PointsMemo, shown_indices, take
-from lrwidget._style import (
-    CUSTOM_COLOR,
-    SPAN_COLORS,
-    format_lr,
-    rule_color,
-    text_color,
-)
+from lrwidget._style import CUSTOM_COLOR, SPAN_COLORS, format_lr, rule_color, text_color
 from lrwidget._view_layout import (
     LABEL_GAP,
     LABEL_STEP,
@@ -37,6 +31,7 @@ from lrwidget._view_layout import (
     loss_range,
     loss_tick_format,
     lr_at,
+    pin_above,
     place_labels,
     streamed_range,
 )
@@ -63,7 +58,7 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 _Fields = dict[str, Any]
 
 #: The marks a light streamed update redraws: the measured points and the smoothed line.
-STREAM_MARKS: frozenset[str] = frozenset({"raw", "smoothed"})
+STREAM_MARKS: frozenset[str] = frozenset({"raw", "above", "smoothed"})
 
 
 def minimum_caption(lowest_lr: float, lowest_loss: float) -> str:
@@ -100,6 +95,8 @@ class ChartView:
 
     raw_x: FloatArray = field(default_factory=_empty)
     raw_y: FloatArray = field(default_factory=_empty)
+    above_x: FloatArray = field(default_factory=_empty)  # raw dots above the range, pinned
+    above_y: FloatArray = field(default_factory=_empty)
     smoothed_x: FloatArray = field(default_factory=_empty)
     smoothed_y: FloatArray = field(default_factory=_empty)
     shading_x: FloatArray = field(default_factory=_empty)
@@ -167,10 +164,11 @@ def stream_view(
     # The y range follows the points added since the last full view down (the chart sends
     # it only when it changes); older ones were placed by that view's range on purpose.
     drawn = float(np.nanmax(view.raw_x)) if np.isfinite(view.raw_x).any() else -math.inf
-    points = [fields[f"{mark}_y"][fields[f"{mark}_x"] > drawn] for mark in STREAM_MARKS]
+    points = [fields[f"{mark}_y"][fields[f"{mark}_x"] > drawn] for mark in ("raw", "smoothed")]
     shown_range = streamed_range(view.loss_range, points)
     if shown_range is not view.loss_range:
         fields |= {"loss_range": shown_range, "loss_tick_format": loss_tick_format(shown_range)}
+    fields |= pin_above(fields["raw_x"], fields["raw_y"], shown_range)
     return dataclasses.replace(view, **fields)
 
 
@@ -271,8 +269,9 @@ def build_view(
     reference = divergence_reference(analysis)
     level = None if div_threshold is None or reference is None else div_threshold * reference
     view |= _divergence(level, lrs, start_lr, end_lr)
-    view["loss_range"] = loss_range(losses, smoothed, analysis.window, len(rules), level)
-    view["loss_tick_format"] = loss_tick_format(view["loss_range"])
+    view["loss_range"] = span = loss_range(losses, smoothed, analysis.window, len(rules), level)
+    view["loss_tick_format"] = loss_tick_format(span)
+    view |= pin_above(view["raw_x"], view["raw_y"], span)
     return ChartView(**view)
 
 

@@ -20,6 +20,11 @@ _RANGE_PAD_TOP = 0.05
 # How far above the descent the rise after the minimum may stretch the range, as a share of
 # the descent's height.
 _RISE_SHARE = 0.3
+#: A raw dot after the descent higher than this many descent heights above it is pinned to
+#: the top of the data area instead of stretching the range (see :func:`loss_range`).
+SPIKE_SHARE = 2.0
+# Where a dot above the range is pinned: this share of the range below its top edge.
+_PIN_INSET = 0.012
 #: The plot's width in pixels when the figure is 620 px wide (its margins take ~100 px); the
 #: kernel never learns the real width, so labels are placed for this one.
 PLOT_WIDTH = 520.0
@@ -144,10 +149,12 @@ def loss_range(
     included, and so is every point after it but a final blow-up: the tail where the smoothed
     loss stays more than 0.3 of the descent's height above it to the window's end.  So a
     divergence inside the window cannot flatten the part users read, while noisy dots and a
-    jagged low-beta line stay on the chart.  Points
-    outside the window may fall off the chart.  Room is left above the data for ``label_rows``
-    rows of rule labels.  The divergence threshold line (and its drag handle) is included when
-    it lies within that cap.
+    jagged low-beta line stay on the chart.  A raw dot after the descent more than
+    :data:`SPIKE_SHARE` descent heights above it (one batch that blew up, e.g. 16 on a curve
+    near 2) does not stretch the range: the chart pins it to the top edge with a marker that
+    says it lies higher (:func:`pin_above`).  Room is left above the
+    data for ``label_rows`` rows of rule labels.  The divergence threshold line (and its drag
+    handle) is included when it lies within the cap.
     """
     first, stop = window
     raw = np.asarray(losses[first:stop], dtype=np.float64)
@@ -167,7 +174,10 @@ def loss_range(
             # Only a blow-up is left out: the tail where the smoothed loss stays above the cap
             # to the window's end.  A spike that comes back down (a low beta) stays in view.
             below = smooth_finite & (smooth <= cap)
-            high = _finite_max(series, len(below) - int(np.argmax(below[::-1])))
+            stop = len(below) - int(np.argmax(below[::-1]))
+            high = max(_finite_max(series[1:], stop), _finite_max(series[:1], turn))
+            spikes = _finite_max(((raw[turn:stop], series[0][1][turn:stop]),), stop - turn)
+            high = max(high, min(spikes, descent_high + SPIKE_SHARE * (descent_high - low)))
             if divergence_level is not None and high < divergence_level <= cap:
                 high = divergence_level
     return padded_range(low, high, label_rows)
@@ -210,3 +220,18 @@ def streamed_range(
     if low >= bottom:
         return current
     return (low - (top - low) * _RANGE_PAD_BOTTOM, top)
+
+
+def pin_above(
+    x: np.ndarray, y: np.ndarray, loss_range: tuple[float, float] | None
+) -> dict[str, np.ndarray]:
+    """``above_x``/``above_y``: the raw dots higher than the top of ``loss_range``, drawn at
+    its top edge (their mark says they lie higher; hovering one gives its loss).  The dots
+    themselves stay in the raw mark, off the plot, so that a change of settings never
+    resends them.  None: no range yet, nothing is pinned."""
+    if loss_range is None or not len(y):
+        return {"above_x": np.zeros(0), "above_y": np.zeros(0)}
+    bottom, top = loss_range
+    higher = y > top
+    edge = top - _PIN_INSET * (top - bottom)
+    return {"above_x": x[higher], "above_y": np.full(int(higher.sum()), edge)}

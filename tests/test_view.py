@@ -239,8 +239,8 @@ def test_stream_view_replaces_only_the_points_and_the_line_with_fresh_arrays() -
 
     streamed = stream_view(view, lrs, losses, smoothed)
 
-    replaced = {"raw_x", "raw_y", "smoothed_x", "smoothed_y"}
-    assert {"raw", "smoothed"} == STREAM_MARKS
+    replaced = {"raw_x", "raw_y", "above_x", "above_y", "smoothed_x", "smoothed_y"}
+    assert {"raw", "above", "smoothed"} == STREAM_MARKS
     np.testing.assert_array_equal(streamed.raw_x, lrs)
     np.testing.assert_array_equal(streamed.raw_y, losses)
     np.testing.assert_array_equal(streamed.smoothed_x, lrs)
@@ -510,3 +510,39 @@ def test_a_beta_drag_on_a_long_sweep_resends_the_lines_y_alone(
     assert comm_recorder.updates(widget._chart.raw) == []
     sent = [message for message in comm_recorder.messages if message.kind == "update"]
     assert sent[0].comm_id == control(widget, "lrw-readout").comm.comm_id
+
+
+def test_a_batch_that_blew_up_after_the_descent_is_pinned_not_stretching_the_range() -> None:
+    """One raw loss of 16 on a curve near 2 (inside the window): the range keeps the descent
+    readable and the dot is pinned to the top edge as an upward triangle."""
+    losses = bowl()
+    first, stop = analyze(sweep_of(losses)).window
+    spike = (first + stop) // 2 + 20
+    losses[spike] = 16.0
+    sweep = sweep_of(losses)
+    analysis = analyze(sweep)
+    view = view_of(sweep, analysis)
+    assert view.loss_range is not None
+    bottom, top = view.loss_range
+    others = np.delete(np.asarray(sweep.losses[first:stop]), spike - first)
+    assert bottom < others.min() and others.max() < top < 16.0  # every other dot in range
+    np.testing.assert_array_equal(view.above_x, [sweep.lrs[spike]])
+    assert len(view.above_y) == 1 and bottom < view.above_y[0] < top
+    assert view.above_y[0] > bottom + 0.95 * (top - bottom)  # at the top edge
+    np.testing.assert_array_equal(view.raw_x, sweep.lrs)  # the dot stays in the raw mark
+    # a streamed update pins the dots above the same range, and only those
+    streamed = stream_view(view, sweep.lrs, sweep.losses, analysis.smoothed)
+    np.testing.assert_array_equal(streamed.above_x, view.above_x)
+
+
+def test_spikes_within_the_spike_share_still_stretch_the_range() -> None:
+    losses = bowl()
+    first, stop = analyze(sweep_of(losses)).window
+    descent = losses[first:stop]
+    height = float(descent[: int(np.argmin(descent)) + 1].max() - descent.min())
+    spike = (first + stop) // 2 + 20
+    losses[spike] = float(descent.max()) + 1.5 * height  # under SPIKE_SHARE (2) heights
+    sweep = sweep_of(losses)
+    view = view_of(sweep, analyze(sweep))
+    assert view.loss_range is not None and losses[spike] < view.loss_range[1]
+    assert len(view.above_x) == 0

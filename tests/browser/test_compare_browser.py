@@ -58,8 +58,10 @@ COMPARE_JS = r"""
   }).length;
   const squares = Array.from(svg.querySelectorAll('path.dot')).filter((dot) => {
     const d = dot.getAttribute('d') || '';
-    const style = getComputedStyle(dot);  // a circle's path has arcs; the handles are grey
-    return !/A/.test(d) && style.display !== 'none' && style.fill !== 'rgb(140, 140, 140)';
+    // a circle's path has arcs; the handles are grey, dots pinned above the chart raw blue
+    const style = getComputedStyle(dot);
+    return !/A/.test(d) && style.display !== 'none'
+      && !['rgb(140, 140, 140)', 'rgb(141, 187, 230)'].includes(style.fill);
   }).length;
   const legend = Array.from(document.querySelectorAll('.lrw-legend-item'))
     .map((item) => item.getAttribute('data-label'));

@@ -25,9 +25,10 @@ from lrwidget.compare import Spread
 from lrwidget.sweep import Sweep
 
 #: Dash style and marker shape of the n-th earlier sweep drawn (cycled): the current sweep is
-#: the solid line with round points.
+#: the solid line with round points.  No upward triangle: at the top edge that is a raw loss
+#: above the axis.
 SWEEP_DASHES = ("dashed", "dotted", "dash_dotted")
-SWEEP_MARKERS = ("square", "diamond", "triangle-down", "cross", "triangle-up", "plus")
+SWEEP_MARKERS = ("square", "diamond", "triangle-down", "cross", "plus")
 #: How strongly an earlier sweep's curve and points are drawn (the current one is 1).
 EARLIER_OPACITY = 0.55
 #: Legend samples: stroke-dasharray of each dash style (SVG), in the browser's own units.
@@ -229,8 +230,6 @@ def _marker_svg(marker: str, x: float, y: float) -> str:
         path = f"M{x},{y - 4.5} L{x + 4},{y} L{x},{y + 4.5} L{x - 4},{y} Z"
     elif marker == "triangle-down":
         path = f"M{x - 4},{y - 3.5} L{x + 4},{y - 3.5} L{x},{y + 3.5} Z"
-    elif marker == "triangle-up":
-        path = f"M{x - 4},{y + 3.5} L{x + 4},{y + 3.5} L{x},{y - 3.5} Z"
     else:  # cross, plus: two strokes
         return (
             f'<path d="M{x - 4},{y} L{x + 4},{y} M{x},{y - 4} L{x},{y + 4}" stroke="{color}" '

@@ -2,8 +2,9 @@
 
 nbconvert, GitHub's renderer and text consoles show a cell's ``text/plain`` or ``text/html``
 output, never the live widget.  :class:`StaticView` holds that output for one moment of a
-widget: a text summary (the status and each shown rule's LR), and HTML with the readout's
-table and a PNG of the chart (raw points, smoothed line, a marker per shown rule at its exact
+widget: a text summary (the status and each shown rule's LR, then a line per other shown
+sweep), and HTML with the readout's table and a PNG of the chart (the other shown sweeps as
+lighter dashed curves) (raw points, smoothed line, a marker per shown rule at its exact
 LR, the excluded spans shaded, a log LR axis), base64-embedded.
 
 The PNG is drawn in the kernel with matplotlib (fastai depends on it), imported only when a
@@ -24,6 +25,7 @@ import numpy as np
 
 from lrwidget import _readout
 from lrwidget._boundaries import boundary_function
+from lrwidget._compare_view import EARLIER_OPACITY, Compared
 from lrwidget._style import RAW_COLOR, SMOOTHED_COLOR, SPAN_COLORS, format_lr, rule_color
 from lrwidget.settings import CUSTOM
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from lrwidget.analysis import Analysis
     from lrwidget.sweep import Sweep
 
+#: matplotlib's line style for each of bqplot's dash styles (an earlier sweep's curve).
+_DASHES = {"dashed": "--", "dotted": ":", "dash_dotted": "-."}
 #: The chart's size in inches and its resolution: 640 x 320 pixels.
 FIGURE_SIZE = (6.4, 3.2)
 DPI = 100
@@ -52,6 +56,7 @@ class StaticState:
     status: str
     num_it: int
     schedule: tuple[float, float] = (1e-7, 10.0)  # start_lr, end_lr
+    compared: Compared = field(default_factory=Compared)  # the other shown sweeps
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ def summary_text(state: StaticState) -> str:
         lines.append(f"  custom pick: {format_lr(state.custom_lr)}")
     used = "—" if state.lr is None else format_lr(state.lr)
     lines.append(f"lr = {used} ({state.selected})")
+    for label, lrs in state.compared.columns:  # the other shown sweeps, one line each
+        found = [f"{name} {format_lr(lr)}" for name, lr in lrs.items() if lr is not None]
+        lines.append(f"{label}: {', '.join(found) or 'no suggestion'}")
     return "\n".join(lines)
 
 
@@ -119,6 +127,7 @@ def summary_html(state: StaticState, png: bytes) -> str:
         points=0 if state.sweep is None else len(state.sweep),
         status=state.status,
         custom_lr=state.custom_lr,
+        compared=state.compared,
     )
     parts = [f'<div class="lrw-static"><p><b>{html.escape(_headline(state))}</b></p>', table]
     if png:
@@ -154,7 +163,11 @@ def _draw(axes: Any, state: StaticState, lrs: np.ndarray, losses: np.ndarray) ->
     if analysis is None:
         return
     count = analysis.sweep_length
-    axes.plot(lrs[:count], analysis.smoothed[:count], color=SMOOTHED_COLOR, label="smoothed")
+    current = f"smoothed · {state.compared.label}" if state.compared.columns else "smoothed"
+    axes.plot(lrs[:count], analysis.smoothed[:count], color=SMOOTHED_COLOR, label=current)
+    for (label, _lrs), view in zip(state.compared.columns, state.compared.views, strict=False):
+        axes.plot(view.curve_x, view.curve_y, color=SMOOTHED_COLOR, alpha=EARLIER_OPACITY,
+                  ls=_DASHES.get(view.line_style, "--"), label=label)  # fmt: skip
     boundary = boundary_function(lrs[:count], state.num_it, start_lr, end_lr)
     for first, stop, label in analysis.excluded_spans:
         if stop > first:
@@ -206,9 +219,11 @@ def state_of(
     analysis: tuple[Analysis | None, str | None],
     display: tuple[Sequence[str], Sequence[str], str, float | None, float | None],
     schedule: tuple[float, float, int],
+    compared: Compared | None = None,
 ) -> StaticState:
     """A :class:`StaticState` from the widget's values: ``display`` is (rule names, shown
-    rules, selected, lr, custom LR) and ``schedule`` (start_lr, end_lr, num_it)."""
+    rules, selected, lr, custom LR), ``schedule`` (start_lr, end_lr, num_it) and
+    ``compared`` the other shown sweeps."""
     rule_names, shown, selected, lr, custom_lr = display
     return StaticState(
         sweep=sweep,
@@ -222,4 +237,5 @@ def state_of(
         status="ready" if sweep is None else sweep.status,
         num_it=schedule[2],
         schedule=(schedule[0], schedule[1]),
+        compared=compared or Compared(),
     )

@@ -564,9 +564,10 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
         Example:
             >>> widget.run(); widget.static_view()  # doctest: +SKIP
         """
-        schedule = (self.start_lr, self.end_lr, self.num_it)
+        schedule = (self._frames.start_lr, self._frames.end_lr, self._frames.num_it)
         shown = (self.rule_names, tuple(self.shown_rules), self.selected, self.lr, self.custom_lr)
-        return _static.static_view(_static.state_of(self.sweep, self._analyze(), shown, schedule))
+        state = _static.state_of(self.sweep, self._analyze(), shown, schedule, self._compared()[0])
+        return _static.static_view(state)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """ipywidgets' widget view, with the static view's text and HTML for viewers

@@ -263,3 +263,17 @@ def test_the_widget_holds_the_theme_stylesheet(comm_recorder: CommRecorder) -> N
     sheets = [child for child in widget.children if "lrw-theme-style" in child._dom_classes]
     assert [sheet.value for sheet in sheets] == [f"<style>{theme_css()}</style>"]
     assert sheets[0].layout.display == "none"
+
+
+def test_the_static_view_keeps_the_comparison(comm_recorder: CommRecorder) -> None:
+    """A notebook saved with a comparison shows it where no widget can be drawn."""
+    sweeps = three_sweeps()
+    widget = LRFinderWidget.from_sweeps(sweeps)
+    view = widget.static_view()
+    valley = {sweep.label: float(analyze(sweep).rules["valley"].lr) for sweep in sweeps}
+    for label in ("frozen", "unfrozen"):
+        assert f"{label}: " in view.text and f"valley {valley[label]:.2e}" in view.text
+    assert 'data-sweep="frozen"' in view.html and "LR · bs 128" in view.html
+    assert view.png.startswith(b"\x89PNG")
+    widget.shown_sweeps = [2]  # nothing else shown: the plain view
+    assert "frozen: " not in widget.static_view().text

@@ -21,7 +21,8 @@ def build_compare_box(
     has_learner: bool,
 ) -> _Parts:
     """The legend, the current-sweep dropdown, the box of "show" checkboxes, the repeats
-    input, and the row holding them (hidden while there is one sweep and no Learner)."""
+    input (it goes beside Run; hidden without a Learner), and the row holding the dropdown and
+    the checkboxes (hidden while there is one sweep)."""
     legend = widgets.HTML(layout={"max_width": "100%"})
     legend.add_class("lrw-legend-html")
     current = widgets.Dropdown(
@@ -38,15 +39,15 @@ def build_compare_box(
         value=1,
         min=1,
         max=MAX_REPEATS,
-        description="repeats",
+        description="× repeats",
         tooltip="Run this many sweeps, each from the restored Learner with another data order",
         style={"description_width": "initial"},
-        layout={"width": "130px", "display": "" if has_learner else "none"},
+        layout={"width": "140px", "display": "" if has_learner else "none"},
     )
     repeats.add_class("lrw-repeats")
     row = widgets.HBox(
-        [current, show, checkboxes, repeats],
-        layout={"flex_flow": "row wrap", "align_items": "center"},
+        [current, show, checkboxes],
+        layout={"flex_flow": "row wrap", "align_items": "center", "display": "none"},
     )
     row.add_class("lrw-compare-row")
     return legend, current, checkboxes, repeats, row
@@ -62,7 +63,7 @@ def compare_changes(
 ) -> list[Change]:
     """What the compare row must change to show ``labels`` (one per sweep), ``shown`` and
     ``current``; new checkboxes are created (and observed) when there are more sweeps."""
-    legend_html_widget, dropdown, box, repeats, row = parts
+    legend_html_widget, dropdown, box, _repeats, row = parts
     pending: list[Change] = []
     if legend_html_widget.value != legend:
         pending.append((legend_html_widget, {"value": legend}))
@@ -96,11 +97,6 @@ def compare_changes(
         if changed:
             pending.append((checkboxes[index], changed))
     display = "" if several else "none"
-    for widget in (dropdown, row.children[1], box):
-        if widget.layout.display != display:
-            pending.append((widget.layout, {"display": display}))
-    hidden = not several and repeats.layout.display == "none"
-    row_display = "none" if hidden else ""
-    if row.layout.display != row_display:
-        pending.append((row.layout, {"display": row_display}))
+    if row.layout.display != display:
+        pending.append((row.layout, {"display": display}))
     return pending

@@ -181,10 +181,13 @@ class LRFinderWidget(SweepControl, TrialControl, PeerControl, CompareControl, wi
     def _rows(self) -> list[widgets.Widget]:
         """The widget's children: the stylesheet (the label colours of the theme on screen),
         then the controls' rows with the chart, the legend and compare row, the "show how"
-        panel and the trial figures in their place."""
-        legend, *_, compare_row = self._compare_parts
+        panel and the trial figures in their place, and the repeats box beside Run."""
+        legend, *_, repeats, compare_row = self._compare_parts
         figures = (self._chart.figure, legend, compare_row, self._frames.evidence.panel)
-        return self.controls.rows(theme_stylesheet(), *figures, *self._frames.trials.figures)
+        rows = self.controls.rows(theme_stylesheet(), *figures, *self._frames.trials.figures)
+        buttons = rows[0]  # Run, Stop, Try, Zoom, status: "× repeats" goes beside Run
+        buttons.children = (*buttons.children[:1], repeats, *buttons.children[1:])
+        return rows
 
     def _start_showing(self, checked: Settings, selected: str, preset: str) -> None:
         """Set the traits from the checked settings (or the preset), connect, draw."""

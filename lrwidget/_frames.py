@@ -38,7 +38,7 @@ from lrwidget._view import (
     marker_positions,
     stream_view,
 )
-from lrwidget._view_layout import loss_tick_format
+from lrwidget._view_layout import loss_tick_format, pin_above
 from lrwidget.analysis import Analysis, analyze, smoothed_losses
 from lrwidget.settings import Settings
 from lrwidget.sweep import Sweep
@@ -164,9 +164,14 @@ class Frames:
         view = self._view(sweep, analysis[0], display)
         if compared.views:
             shown = widened_range(view.loss_range, compared.views)
-            if shown != view.loss_range:
+            if shown != view.loss_range:  # the dots pinned above it follow the new top
+                pinned = pin_above(view.raw_x, view.raw_y, shown)
                 view = self.view = dataclasses.replace(
-                    view, loss_range=shown, loss_tick_format=loss_tick_format(shown)
+                    view,
+                    loss_range=shown,
+                    loss_tick_format=loss_tick_format(shown),
+                    above_x=pinned["above_x"],
+                    above_y=pinned["above_y"],
                 )
         self._shown = (sweep, analysis[0])
         lrs = sweep.lrs if sweep is not None else np.zeros(0)

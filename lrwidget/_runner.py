@@ -114,8 +114,8 @@ class SweepRunner:
                     if stop.is_set() or next_sweep is None:
                         break
                     current = next_sweep(index)
-                    with self._lock:
-                        self.sweep = current
+                    with self._lock:  # the progress text times each repeat on its own
+                        self.sweep, self.started_at = current, time.perf_counter()
                 schedule = (current.start_lr, current.end_lr, current.num_it, stop_div)
                 options = {} if seed is None else {"seed": seed}
                 result = engine.run_sweep(

@@ -277,3 +277,16 @@ def test_the_static_view_keeps_the_comparison(comm_recorder: CommRecorder) -> No
     assert view.png.startswith(b"\x89PNG")
     widget.shown_sweeps = [2]  # nothing else shown: the plain view
     assert "frozen: " not in widget.static_view().text
+
+
+def test_dots_pinned_above_follow_a_range_widened_for_earlier_sweeps(
+    comm_recorder: CommRecorder,
+) -> None:
+    low = synthetic_sweep(100, seed=4)
+    high = Sweep.from_arrays(low.lrs, np.asarray(low.losses) + 3.0)  # the same curve, 3 higher
+    widget = LRFinderWidget.from_sweeps([high, low])
+    view = widget._frames.view
+    assert view is not None and view.loss_range is not None
+    top = view.loss_range[1]
+    raw_y = np.asarray(view.raw_y)
+    np.testing.assert_array_equal(view.above_x, np.asarray(view.raw_x)[raw_y > top])

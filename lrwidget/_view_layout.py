@@ -20,8 +20,8 @@ _RANGE_PAD_TOP = 0.05
 # How far above the descent the rise after the minimum may stretch the range, as a share of
 # the descent's height.
 _RISE_SHARE = 0.3
-#: A raw dot after the descent higher than this many descent heights above it is pinned to
-#: the top of the data area instead of stretching the range (see :func:`loss_range`).
+#: A raw dot after the descent higher than this many descent heights above it does not stretch
+#: the range: it is drawn pinned to the top edge (see :func:`loss_range`, :func:`pin_above`).
 SPIKE_SHARE = 2.0
 # Where a dot above the range is pinned: this share of the range below its top edge.
 _PIN_INSET = 0.012
@@ -152,9 +152,9 @@ def loss_range(
     jagged low-beta line stay on the chart.  A raw dot after the descent more than
     :data:`SPIKE_SHARE` descent heights above it (one batch that blew up, e.g. 16 on a curve
     near 2) does not stretch the range: the chart pins it to the top edge with a marker that
-    says it lies higher (:func:`pin_above`).  Room is left above the
-    data for ``label_rows`` rows of rule labels.  The divergence threshold line (and its drag
-    handle) is included when it lies within the cap.
+    says it lies higher (:func:`pin_above`).  Room is left above the data for ``label_rows``
+    rows of rule labels.  The divergence threshold line (and its drag handle) is included when
+    it lies within the cap.
     """
     first, stop = window
     raw = np.asarray(losses[first:stop], dtype=np.float64)
@@ -174,9 +174,9 @@ def loss_range(
             # Only a blow-up is left out: the tail where the smoothed loss stays above the cap
             # to the window's end.  A spike that comes back down (a low beta) stays in view.
             below = smooth_finite & (smooth <= cap)
-            stop = len(below) - int(np.argmax(below[::-1]))
-            high = max(_finite_max(series[1:], stop), _finite_max(series[:1], turn))
-            spikes = _finite_max(((raw[turn:stop], series[0][1][turn:stop]),), stop - turn)
+            kept = len(below) - int(np.argmax(below[::-1]))
+            high = max(_finite_max(series[1:], kept), _finite_max(series[:1], turn))
+            spikes = _finite_max(((raw[turn:kept], series[0][1][turn:kept]),), kept - turn)
             high = max(high, min(spikes, descent_high + SPIKE_SHARE * (descent_high - low)))
             if divergence_level is not None and high < divergence_level <= cap:
                 high = divergence_level

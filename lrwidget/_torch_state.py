@@ -28,8 +28,12 @@ import torch
 __all__ = ["snapshot"]
 
 _MISSING = object()
+_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), torch.dtype, torch.device)
 #: id(tensor) -> (the tensor, a detached clone of its contents at snapshot time)
 _Clones = dict[int, tuple[torch.Tensor, torch.Tensor]]
+#: Captures a container the walk of :func:`_capture` does not know (fastai's ``L``): called
+#: with the value and the capture of one item; returns the value's restorer, or None.
+_Extra = Callable[[Any, Callable[[Any], Callable[[], Any]]], "Callable[[], Any] | None"]
 
 
 def snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Callable[[], None]:
@@ -119,20 +123,29 @@ def _keep(value: Any) -> Callable[[], Any]:
     return lambda: value
 
 
-def _capture(value: Any, clones: _Clones) -> Callable[[], Any]:
-    """Record ``value`` — a tensor, or dicts, lists and tuples nesting tensors — and return a
-    function that rebuilds it: the same containers refilled with the same tensor objects (their
-    contents are put back through ``clones``) and copies of the other leaves."""
+def _capture(value: Any, clones: _Clones, extra: _Extra | None = None) -> Callable[[], Any]:
+    """Record ``value`` — a tensor, or dicts, lists and tuples nesting tensors (and what
+    ``extra`` captures) — and return a function that rebuilds it: the same containers refilled
+    with the same tensor objects (their contents are put back through ``clones``) and copies of
+    the other leaves."""
     if isinstance(value, torch.Tensor):
         clones.setdefault(id(value), (value, value.detach().clone()))
         return _keep(value)
+    if isinstance(value, _IMMUTABLE):
+        return _keep(value)
+    if extra is not None:
+        restorer = extra(value, lambda item: _capture(item, clones, extra))
+        if restorer is not None:
+            return restorer
     if isinstance(value, dict):
         mapping = value
         # a param group's "params" is the list of the model's own parameters: keep it as is
         items = [
             (
                 key,
-                _keep(item) if isinstance(key, str) and key == "params" else _capture(item, clones),
+                _keep(item)
+                if isinstance(key, str) and key == "params"
+                else _capture(item, clones, extra),
             )
             for key, item in mapping.items()
         ]
@@ -145,7 +158,7 @@ def _capture(value: Any, clones: _Clones) -> Callable[[], Any]:
         return restore_dict
     if isinstance(value, list):
         sequence = value
-        elements = [_capture(item, clones) for item in sequence]
+        elements = [_capture(item, clones, extra) for item in sequence]
 
         def restore_list() -> Any:
             sequence[:] = [restore_item() for restore_item in elements]
@@ -153,7 +166,7 @@ def _capture(value: Any, clones: _Clones) -> Callable[[], Any]:
 
         return restore_list
     if type(value) is tuple:
-        parts = [_capture(item, clones) for item in value]
+        parts = [_capture(item, clones, extra) for item in value]
         return lambda: tuple(restore_part() for restore_part in parts)
     try:
         saved = copy.deepcopy(value)
@@ -162,24 +175,31 @@ def _capture(value: Any, clones: _Clones) -> Callable[[], Any]:
     return lambda: copy.deepcopy(saved)
 
 
+class _TensorTree:
+    """Containers of tensors (optimizer state, hyper-parameters), refilled in place."""
+
+    def __init__(self, values: list[Any], extra: _Extra | None = None) -> None:
+        self.clones: _Clones = {}
+        self.restorers = [_capture(value, self.clones, extra) for value in values]
+
+    def restore(self) -> None:
+        for restore in self.restorers:
+            restore()
+        for original, clone in self.clones.values():
+            _copy_into(original, clone)
+
+
 class _OptimizerState:
     """The optimizer's attributes, its ``state`` and its ``param_groups`` (the same dicts and
     tensors, refilled)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:
         self.attributes = _Attributes(optimizer)
-        self.clones: _Clones = {}
-        self.restorers = [
-            _capture(optimizer.state, self.clones),
-            _capture(optimizer.param_groups, self.clones),
-        ]
+        self.tree = _TensorTree([optimizer.state, optimizer.param_groups])
 
     def restore(self) -> None:
         self.attributes.restore()
-        for restore in self.restorers:
-            restore()
-        for original, clone in self.clones.values():
-            _copy_into(original, clone)
+        self.tree.restore()
 
 
 class _RandomState:

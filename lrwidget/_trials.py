@@ -26,7 +26,8 @@ from fastcore.foundation import L
 from lrwidget._errors import LRWidgetValueError
 from lrwidget._fastai import StopSignal, _check_learner, _describe, _sigint_blocked
 from lrwidget._guards import SweepGuard, claim, install_guards, release
-from lrwidget._snapshot import _Attributes, snapshot
+from lrwidget._snapshot import snapshot
+from lrwidget._torch_state import _Attributes
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
 from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
 

@@ -14,12 +14,12 @@ Batch ``i`` (from 0) trains each param group at ``base * (end_lr / base) ** (i /
 ``val_loader`` the loss recorded is ``sum(loss * len(labels)) / len(dataset)`` over the whole
 validation set after that step.  The sweep stops once the loss exceeds ``diverge_th`` times its
 minimum, the loss smoothed as ``range_test(smooth_f=...)`` smooths it (the first as it is, then
-``smooth_f * loss + (1 - smooth_f) * previous``; ``smooth_f=0``: raw).  Outside the main thread
+``smooth_f * loss + (1 - smooth_f) * previous``; ``smooth_f=0``: raw). Outside the main thread
 SIGINT is blocked in the sweeping thread (DataLoader workers it starts then ignore a kernel
-interrupt); in the main thread an interrupt stops the sweep.  However the
-sweep ends (finished, diverged, stopped, interrupted, an exception in the model, the loss or a
-callback), the model, the optimizer and the global random number generators are put back
-exactly as they were, from memory (:mod:`lrwidget._torch_state`); nothing is written to disk.
+interrupt); in the main thread an interrupt stops the sweep. However the sweep ends (finished,
+diverged, stopped, interrupted, an exception in the model, the loss or a callback), the model,
+the optimizer and the global random number generators are put back exactly as they were, from
+memory (:mod:`lrwidget._torch_state`); nothing is written to disk.
 
 This module imports torch and the numpy core only, never fastai.
 """
@@ -136,16 +136,17 @@ def _claim_and_run(
 # --- one sweep at a time per model --------------------------------------------------------------
 _RUNNING: set[int] = set()
 _RUNNING_LOCK = threading.Lock()
+_SWEEP_REFUSED = (
+    "a learning-rate sweep is already running on this {model}; wait for it to end (or stop "
+    "it) before starting another."
+)
 
 
 @contextlib.contextmanager
-def _claimed(model: torch.nn.Module) -> Iterator[None]:
+def _claimed(model: torch.nn.Module, refusal: str = _SWEEP_REFUSED) -> Iterator[None]:
     with _RUNNING_LOCK:
         if id(model) in _RUNNING:
-            raise SweepRunningError(
-                f"a learning-rate sweep is already running on this {type(model).__name__}; "
-                f"wait for it to end (or stop it) before starting another."
-            )
+            raise SweepRunningError(refusal.format(model=type(model).__name__))
         _RUNNING.add(id(model))
     try:
         yield

@@ -35,8 +35,8 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
-from lrwidget._errors import LRWidgetValueError, SweepRunningError
-from lrwidget._torch import _RUNNING, _RUNNING_LOCK, _batch_parts, _moved, _sigint_blocked
+from lrwidget._errors import LRWidgetValueError
+from lrwidget._torch import _batch_parts, _claimed, _moved, _sigint_blocked
 from lrwidget._torch_checks import _check_accumulation, _check_device, _check_loader, _check_model
 from lrwidget._torch_state import snapshot
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
@@ -159,7 +159,7 @@ def run_torch_trials(
             f"on_trial must be callable as on_trial(trial_index, trial), or None; got "
             f"on_trial={on_trial!r} ({type(on_trial).__name__})."
         )
-    with _claimed(model):
+    with _claimed(model, _TRIALS_REFUSED):
         return _run_all(plan, on_batch, stop, on_trial)
 
 
@@ -231,21 +231,11 @@ def _batches_per_epoch(loader: Any, n_batches: int | None, accumulation: int) ->
     return per_epoch if n_batches is None else min(per_epoch, n_batches)
 
 
-# --- one run of trials at a time per model, sweeps included --------------------------------
-@contextlib.contextmanager
-def _claimed(model: torch.nn.Module) -> Iterator[None]:
-    with _RUNNING_LOCK:
-        if id(model) in _RUNNING:
-            raise SweepRunningError(
-                f"trials refused: a learning-rate sweep or trials are already running on this "
-                f"{type(model).__name__}; wait for them to end (or stop them), then try again."
-            )
-        _RUNNING.add(id(model))
-    try:
-        yield
-    finally:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(id(model))
+#: Trials and sweeps hold a model in turn (:func:`lrwidget._torch._claimed`).
+_TRIALS_REFUSED = (
+    "trials refused: a learning-rate sweep or trials are already running on this {model}; "
+    "wait for them to end (or stop them), then try again."
+)
 
 
 def _run_all(

@@ -86,3 +86,23 @@ def check_stop_div(stop_div: object) -> bool:
             f"({type(stop_div).__name__}). Pass stop_div=True to stop on divergence."
         )
     return bool(stop_div)
+
+
+def check_hooks(
+    on_batch: object,
+    stop: object,
+    takes: str = "the Sweep",
+    example: str = "lambda sweep: None",
+) -> None:
+    """``on_batch`` (None, or a callable taking ``takes``) and ``stop`` (None, or an event-like
+    object), checked before anything runs; ``example`` is the fix the message suggests."""
+    if on_batch is not None and not callable(on_batch):
+        raise TypeError(
+            f"on_batch must be a callable taking {takes}, or None; got on_batch={on_batch!r} "
+            f"({type(on_batch).__name__}). Pass e.g. on_batch={example}."
+        )
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(
+            f"stop must be an event-like object with an is_set() method, or None; got "
+            f"stop={stop!r} ({type(stop).__name__}). Pass e.g. stop=threading.Event()."
+        )

@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -29,23 +27,16 @@ from fastai.callback.schedule import sched_exp
 from fastai.learner import Learner, Recorder
 from fastcore.foundation import L
 
-from lrwidget._checks import check_schedule, check_stop_div
+from lrwidget._checks import check_hooks, check_schedule, check_stop_div
 from lrwidget._context import check_seed, fastai_context
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._guards import GUARDED_METHODS, Claim, SweepGuard, claim, install_guards, release
 from lrwidget._seeding import seeded
 from lrwidget._snapshot import snapshot
+from lrwidget._worker import StopSignal, sigint_blocked
 from lrwidget.sweep import Status, Sweep
 
 __all__ = ["GUARDED_METHODS", "SweepRunningError", "check_arguments", "run_sweep"]
-
-
-class StopSignal(Protocol):
-    """Anything with ``is_set() -> bool``, e.g. :class:`threading.Event`."""
-
-    def is_set(self) -> bool:
-        """True once the sweep should stop."""
-        ...
 
 
 def run_sweep(
@@ -104,7 +95,7 @@ def run_sweep(
         ('diverged', 87)
     """
     start, end, count, train_length = check_arguments(learn, start_lr, end_lr, num_it, stop_div)
-    _check_hooks(on_batch, stop)
+    check_hooks(on_batch, stop)
     sweep = _sweep_to_fill(sweep, count, start, end, bool(stop_div))
     state = _SweepState(sweep, start, end, count, bool(stop_div), on_batch, stop, check_seed(seed))
     return _run_and_restore(learn, state, train_length)
@@ -268,35 +259,15 @@ def _run(
     learn: Learner, fit: Callable[..., Any], state: _SweepState, train_length: int, held: Claim
 ) -> None:
     """The sweep's fit: fastai's ``n_epoch``, the sweep's callbacks, no progress bar, no logging,
-    SIGINT blocked in a background thread (see :func:`_sigint_blocked`), draws from ``seed``."""
+    SIGINT blocked in a background thread (:func:`~lrwidget._worker.sigint_blocked`), every
+    random draw from ``seed``."""
     # The progress bar writes to the output of whatever cell is current — the wrong one from a
     # background thread.  Swap in a list without it (the user's list is never mutated) and
     # silence the logger, as lr_find does.
     learn.cbs = L(cb for cb in learn.cbs if not isinstance(cb, ProgressCallback))
     n_epoch = state.num_it // train_length + 1
-    with learn.no_logging(), _sigint_blocked(), seeded(state.seed, [learn.dls.train]):
+    with learn.no_logging(), sigint_blocked(), seeded(state.seed, [learn.dls.train]):
         fit(n_epoch, cbs=[SweepGuard(held), _SweepRecorder(state), _SweepScheduler(state)])
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Outside the main thread, block SIGINT in this thread while the sweep runs.
-
-    DataLoader worker processes forked from this thread inherit its signal mask.  Without the
-    block they would keep Python's SIGINT handler, and the kernel's interrupt (sent to the whole
-    process group) would kill them mid-sweep.  The main thread still receives it.  In the main
-    thread nothing changes: there an interrupt stops the sweep, which is then restored.
-    """
-    if threading.current_thread() is threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
-    ):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # --- validation at the boundary -------------------------------------------------------
@@ -319,19 +290,6 @@ def check_arguments(
     start, end, count = check_schedule(start_lr, end_lr, num_it)
     check_stop_div(stop_div)
     return start, end, count, _check_learner(learn)
-
-
-def _check_hooks(on_batch: object, stop: object) -> None:
-    if on_batch is not None and not callable(on_batch):
-        raise TypeError(
-            f"on_batch must be a callable taking the Sweep, or None; got on_batch={on_batch!r} "
-            f"({type(on_batch).__name__}). Pass e.g. on_batch=lambda sweep: None."
-        )
-    if stop is not None and not callable(getattr(stop, "is_set", None)):
-        raise TypeError(
-            f"stop must be an event-like object with an is_set() method, or None; got "
-            f"stop={stop!r} ({type(stop).__name__}). Pass e.g. stop=threading.Event()."
-        )
 
 
 def _check_learner(learn: object) -> int:

@@ -17,9 +17,9 @@ minimum, the loss smoothed as ``range_test(smooth_f=...)`` smooths it (the first
 ``smooth_f * loss + (1 - smooth_f) * previous``; ``smooth_f=0``: raw). Outside the main thread
 SIGINT is blocked in the sweeping thread (DataLoader workers it starts then ignore a kernel
 interrupt); in the main thread an interrupt stops the sweep. However the sweep ends (finished,
-diverged, stopped, interrupted, an exception in the model, the loss or a callback), the model,
-the optimizer and the global random number generators are put back exactly as they were, from
-memory (:mod:`lrwidget._torch_state`); nothing is written to disk.
+diverged, stopped, interrupted, an exception in the model, the loss or a callback), the model, the
+optimizer and the global random number generators are put back exactly as they were, from memory
+(:mod:`lrwidget._torch_state`); nothing is written to disk.
 
 This module imports torch and the numpy core only, never fastai.
 """
@@ -29,29 +29,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
+from lrwidget._checks import check_hooks
 from lrwidget._context import check_seed, torch_context
 from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._seeding import seeded
-from lrwidget._torch_checks import STEP_MODES, Plan, _check_loader, check_hooks, sweep_to_fill
+from lrwidget._torch_checks import STEP_MODES, Plan, _check_loader, sweep_to_fill
 from lrwidget._torch_state import snapshot
+from lrwidget._worker import StopSignal, sigint_blocked
 from lrwidget.sweep import Status, Sweep
 
 __all__ = ["STEP_MODES", "run_torch_sweep"]
-
-
-class StopSignal(Protocol):
-    """Anything with ``is_set() -> bool``, e.g. :class:`threading.Event`."""
-
-    def is_set(self) -> bool:
-        """True once the sweep should stop."""
-        ...
 
 
 def run_torch_sweep(
@@ -167,7 +160,7 @@ def _run_and_restore(
     ending: Status = "failed"
     error: str | None = None
     try:
-        with _sigint_blocked(), seeded(seed, [plan.train_loader]):
+        with sigint_blocked(), seeded(seed, [plan.train_loader]):
             ending = _run(plan, sweep, on_batch, stop)
     except KeyboardInterrupt as exc:
         ending = "stopped"
@@ -335,22 +328,6 @@ class _Validation:
         dataset = getattr(self.loader, "dataset", None)
         size = len(dataset) if hasattr(dataset, "__len__") else seen  # type: ignore[arg-type]
         return running / size
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Outside the main thread, block SIGINT in this thread while the sweep runs, so that the
-    DataLoader workers it forks (they inherit the mask) survive a kernel interrupt."""
-    if threading.current_thread() is threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
-    ):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _attach(exc: BaseException, sweep: Sweep) -> None:

@@ -18,7 +18,7 @@ from lrwidget._checks import check_schedule
 from lrwidget._errors import LRWidgetValueError
 from lrwidget.sweep import Sweep
 
-__all__ = ["STEP_MODES", "Plan", "check_hooks", "sweep_to_fill"]
+__all__ = ["STEP_MODES", "Plan", "sweep_to_fill"]
 
 #: The learning-rate schedules of torch-lr-finder's ``range_test(step_mode=...)``.
 STEP_MODES = ("exp", "linear")
@@ -210,19 +210,6 @@ def _group_lrs(optimizer: torch.optim.Optimizer) -> tuple[float, ...]:
             )
         bases.append(value)
     return tuple(bases)
-
-
-def check_hooks(on_batch: object, stop: object) -> None:
-    if on_batch is not None and not callable(on_batch):
-        raise TypeError(
-            f"on_batch must be a callable taking the Sweep, or None; got on_batch={on_batch!r} "
-            f"({type(on_batch).__name__}). Pass e.g. on_batch=lambda sweep: None."
-        )
-    if stop is not None and not callable(getattr(stop, "is_set", None)):
-        raise TypeError(
-            f"stop must be an event-like object with an is_set() method, or None; got "
-            f"stop={stop!r} ({type(stop).__name__}). Pass e.g. stop=threading.Event()."
-        )
 
 
 def sweep_to_fill(sweep: object, plan: Plan) -> Sweep:

@@ -36,11 +36,12 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
 from lrwidget._errors import LRWidgetValueError
-from lrwidget._torch import _batch_parts, _claimed, _moved, _sigint_blocked
+from lrwidget._torch import _batch_parts, _claimed, _moved
 from lrwidget._torch_checks import _check_accumulation, _check_device, _check_loader, _check_model
 from lrwidget._torch_state import snapshot
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
-from lrwidget._trial_record import Budget, OnBatch, StopSignal, Trial, TrialProgress
+from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
+from lrwidget._worker import StopSignal, sigint_blocked
 
 __all__ = ["MIN_STEPS", "TrialPlan", "check_torch_trials", "one_cycle", "run_torch_trials"]
 
@@ -256,7 +257,7 @@ def _run_all(
                 trials.append(Trial(lr, "stopped"))
                 continue
             try:
-                with _sigint_blocked():
+                with sigint_blocked():
                     trial = run_one_trial(plan, progress)
             finally:
                 restore()

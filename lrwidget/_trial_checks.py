@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from lrwidget._checks import check_hooks
 from lrwidget._errors import LRWidgetValueError
 
 __all__ = ["check_count", "check_lrs", "check_trial_hooks"]
@@ -55,14 +56,6 @@ def check_count(name: str, value: object, example: str) -> int:
 
 
 def check_trial_hooks(on_batch: object, stop: object) -> None:
-    if on_batch is not None and not callable(on_batch):
-        raise TypeError(
-            f"on_batch must be a callable taking (trial_index, batch_index, trial), or None; "
-            f"got on_batch={on_batch!r} ({type(on_batch).__name__}). Pass e.g. "
-            f"on_batch=lambda trial_index, batch_index, trial: None."
-        )
-    if stop is not None and not callable(getattr(stop, "is_set", None)):
-        raise TypeError(
-            f"stop must be an event-like object with an is_set() method, or None; got "
-            f"stop={stop!r} ({type(stop).__name__}). Pass e.g. stop=threading.Event()."
-        )
+    """A trial's ``on_batch`` (taking the trial and batch indices and the trial) and ``stop``."""
+    takes = "(trial_index, batch_index, trial)"
+    check_hooks(on_batch, stop, takes, f"lambda {takes[1:-1]}: None")

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, overload
+from typing import Any, Literal, overload
+
+from lrwidget._worker import StopSignal
 
 __all__ = ["Budget", "OnBatch", "StopSignal", "Trial", "TrialProgress", "TrialStatus"]
 
 TrialStatus = Literal["running", "done", "diverged", "stopped", "failed"]
-
-
-class StopSignal(Protocol):
-    """Anything with ``is_set() -> bool``, e.g. :class:`threading.Event`."""
-
-    def is_set(self) -> bool:
-        """True once the trials should stop."""
-        ...
 
 
 @dataclass(frozen=True)

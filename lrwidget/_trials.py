@@ -24,12 +24,13 @@ from fastai.learner import Learner
 from fastcore.foundation import L
 
 from lrwidget._errors import LRWidgetValueError
-from lrwidget._fastai import StopSignal, _check_learner, _describe, _sigint_blocked
+from lrwidget._fastai import _check_learner, _describe
 from lrwidget._guards import SweepGuard, claim, install_guards, release
 from lrwidget._snapshot import snapshot
 from lrwidget._torch_state import _Attributes
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
 from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
+from lrwidget._worker import StopSignal, sigint_blocked
 
 __all__ = ["Trial", "check_trial_arguments", "run_one_trial", "run_trials"]
 
@@ -169,7 +170,7 @@ def run_one_trial(
     learn.cbs = L(callback for callback in learn.cbs if not isinstance(callback, _LEFT_OUT))
     one_cycle = _OwnFit(learn, learn.fit if fit is None else fit)
     try:
-        with learn.no_logging(), _sigint_blocked():
+        with learn.no_logging(), sigint_blocked():
             Learner.fit_one_cycle(one_cycle, budget.epochs, progress.lr, cbs=added)
     except Exception as exc:
         return progress.result("failed", error=_describe(exc))

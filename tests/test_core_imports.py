@@ -16,10 +16,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lrwidget"
 #: Each module's layer; a module may import lrwidget modules of lower layers only.
 LAYERS: dict[str, int] = {
     "_errors": 0,
+    "_worker": 0,
     "_checks": 1,
     "_context": 1,
-    "_trial_checks": 1,
-    "_trial_record": 0,
+    "_trial_checks": 2,
+    "_trial_record": 1,
     "_reduce": 1,
     "_boundaries": 1,
     "_shown_points": 2,
@@ -92,6 +93,7 @@ PURE = (
     "_checks",
     "_trial_checks",
     "_trial_record",
+    "_worker",
     "_lerp",
     "peers",
     "_context",

@@ -33,7 +33,7 @@ from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._guards import GUARDED_METHODS, Claim, SweepGuard, claim, install_guards, release
 from lrwidget._seeding import seeded
 from lrwidget._snapshot import snapshot
-from lrwidget._worker import StopSignal, sigint_blocked
+from lrwidget._worker import StopSignal, describe, sigint_blocked
 from lrwidget.sweep import Status, Sweep
 
 __all__ = ["GUARDED_METHODS", "SweepRunningError", "check_arguments", "run_sweep"]
@@ -126,12 +126,12 @@ def _run_and_restore(learn: Learner, state: _SweepState, train_length: int) -> S
             _attach(exc, sweep)
             raise
         except BaseException as exc:
-            error = _describe(exc)
+            error = describe(exc)
             _attach(exc, sweep)
             raise
         if state.callback_error is not None:
             failure = state.callback_error
-            error = _describe(failure)
+            error = describe(failure)
             _attach(failure, sweep)
             raise failure
         if state.ending is not None:
@@ -391,10 +391,6 @@ def _sweep_to_fill(sweep: object, num_it: int, start: float, end: float, stop_di
 
 
 # --- errors ------------------------------------------------------------------------------
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _attach(exc: BaseException, sweep: Sweep) -> None:

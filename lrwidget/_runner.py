@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lrwidget._errors import LRWidgetValueError
+from lrwidget._worker import describe
 from lrwidget.sweep import Sweep
 
 _HOLDERS_LOCK = threading.Lock()
@@ -180,7 +181,7 @@ class SweepRunner:
         except BaseException as caught:
             error = caught
             if sweep is not None and sweep.status == "running":
-                sweep.status, sweep.error = "failed", f"{type(caught).__name__}: {caught}"
+                sweep.status, sweep.error = "failed", describe(caught)
         finally:
             self._end(learn, result, error, ended, drawn)
 

@@ -41,7 +41,7 @@ from lrwidget._errors import LRWidgetValueError, SweepRunningError
 from lrwidget._seeding import seeded
 from lrwidget._torch_checks import STEP_MODES, Plan, _check_loader, sweep_to_fill
 from lrwidget._torch_state import snapshot
-from lrwidget._worker import StopSignal, sigint_blocked
+from lrwidget._worker import StopSignal, describe, sigint_blocked
 from lrwidget.sweep import Status, Sweep
 
 __all__ = ["STEP_MODES", "run_torch_sweep"]
@@ -167,7 +167,7 @@ def _run_and_restore(
         _attach(exc, sweep)
         raise
     except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = describe(exc)
         _attach(exc, sweep)
         raise
     finally:

@@ -41,7 +41,7 @@ from lrwidget._torch_checks import _check_accumulation, _check_device, _check_lo
 from lrwidget._torch_state import snapshot
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
 from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
-from lrwidget._worker import StopSignal, sigint_blocked
+from lrwidget._worker import StopSignal, describe, sigint_blocked
 
 __all__ = ["MIN_STEPS", "TrialPlan", "check_torch_trials", "one_cycle", "run_torch_trials"]
 
@@ -269,17 +269,13 @@ def _run_all(
     except BaseException as exc:
         if progress is not None and len(trials) == progress.index:  # the trial it ended
             interrupted = isinstance(exc, KeyboardInterrupt)
-            error = None if interrupted else _describe(exc)
+            error = None if interrupted else describe(exc)
             trials.append(progress.result("stopped" if interrupted else "failed", error=error))
         trials += [Trial(lr, "stopped") for lr in plan.lrs[len(trials) :]]
         with contextlib.suppress(AttributeError, TypeError):  # a type may refuse attributes
             exc.lrwidget_trials = trials  # type: ignore[attr-defined]
         raise
     return trials
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 # --- one trial -------------------------------------------------------------------------------
@@ -306,7 +302,7 @@ def run_one_trial(plan: TrialPlan, progress: TrialProgress) -> Trial:
     except _Ended:
         return progress.result(progress.ending or "stopped", error=progress.error)
     except Exception as exc:
-        return progress.result("failed", error=_describe(exc))
+        return progress.result("failed", error=describe(exc))
     return progress.result("done", valid_loss)
 
 
@@ -366,18 +362,7 @@ def _next_batch(batches: Iterator[Any], plan: TrialPlan, progress: TrialProgress
 
 def _record(progress: TrialProgress, raw: float, smooth: _Smoother) -> None:
     """Keep the batch's losses, stream them, end the trial on NaN/inf or a failing hook."""
-    progress.train_losses.append(smooth.add(raw))
-    progress.raw_losses.append(raw)
-    if progress.on_batch is not None:
-        try:
-            batch_index = len(progress.train_losses) - 1
-            progress.on_batch(progress.index, batch_index, progress.partial())
-        except Exception as exc:
-            progress.hook_error, progress.ending = exc, "failed"
-            progress.error = _describe(exc)
-            raise _Ended() from None
-    if not math.isfinite(raw):
-        progress.ending = "diverged"
+    if not progress.add_batch(raw, smooth.add(raw)):
         raise _Ended()
 
 

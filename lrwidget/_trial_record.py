@@ -8,11 +8,12 @@ user's trials never import fastai.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from lrwidget._worker import StopSignal
+from lrwidget._worker import StopSignal, describe
 
 __all__ = ["Budget", "OnBatch", "StopSignal", "Trial", "TrialProgress", "TrialStatus"]
 
@@ -81,6 +82,24 @@ class TrialProgress:
 
     def stop_requested(self) -> bool:
         return self.stop is not None and bool(self.stop.is_set())
+
+    def add_batch(self, raw: float, smooth: float) -> bool:
+        """Record one batch's raw and smoothed loss and stream the trial so far to
+        ``on_batch``.  False when the trial must end here: ``on_batch`` raised (kept in
+        ``hook_error``, re-raised unchanged later: the training loop would rewrite it) or a
+        loss is NaN/inf (``ending`` says which)."""
+        self.train_losses.append(smooth)
+        self.raw_losses.append(raw)
+        if self.on_batch is not None:
+            try:
+                self.on_batch(self.index, len(self.train_losses) - 1, self.partial())
+            except Exception as exc:
+                self.hook_error, self.ending, self.error = exc, "failed", describe(exc)
+                return False
+        if not (math.isfinite(raw) and math.isfinite(smooth)):
+            self.ending = "diverged"
+            return False
+        return True
 
     def partial(self) -> Trial:
         """The trial so far, in O(1): views of the losses recorded up to now."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -24,13 +23,13 @@ from fastai.learner import Learner
 from fastcore.foundation import L
 
 from lrwidget._errors import LRWidgetValueError
-from lrwidget._fastai import _check_learner, _describe
+from lrwidget._fastai import _check_learner
 from lrwidget._guards import SweepGuard, claim, install_guards, release
 from lrwidget._snapshot import snapshot
 from lrwidget._torch_state import _Attributes
 from lrwidget._trial_checks import check_count, check_lrs, check_trial_hooks
 from lrwidget._trial_record import Budget, OnBatch, Trial, TrialProgress
-from lrwidget._worker import StopSignal, sigint_blocked
+from lrwidget._worker import StopSignal, describe, sigint_blocked
 
 __all__ = ["Trial", "check_trial_arguments", "run_one_trial", "run_trials"]
 
@@ -139,7 +138,7 @@ def _run_all(
     except BaseException as exc:
         if progress is not None and len(trials) == progress.index:  # the trial it ended
             interrupted = isinstance(exc, KeyboardInterrupt)
-            error = None if interrupted else _describe(exc)
+            error = None if interrupted else describe(exc)
             trials.append(progress.result("stopped" if interrupted else "failed", error=error))
         trials += [Trial(lr, "stopped") for lr in lrs[len(trials) :]]
         with contextlib.suppress(AttributeError, TypeError):  # a type may refuse attributes
@@ -173,7 +172,7 @@ def run_one_trial(
         with learn.no_logging(), sigint_blocked():
             Learner.fit_one_cycle(one_cycle, budget.epochs, progress.lr, cbs=added)
     except Exception as exc:
-        return progress.result("failed", error=_describe(exc))
+        return progress.result("failed", error=describe(exc))
     if progress.ending is not None:
         return progress.result(progress.ending, error=progress.error)
     per_epoch = len(learn.dls.train)
@@ -245,20 +244,7 @@ class _TrialRecorder(_Direct):
         if not learn.training or len(learn.yb) == 0:
             return  # mirrors Recorder.after_batch, which records nothing for these
         raw, smooth = float(learn.loss.mean().detach()), float(learn.smooth_loss)
-        progress.train_losses.append(smooth)
-        progress.raw_losses.append(raw)
-        if progress.on_batch is not None:
-            try:
-                batch_index = len(progress.train_losses) - 1
-                progress.on_batch(progress.index, batch_index, progress.partial())
-            except Exception as exc:
-                # Kept aside and re-raised unchanged: fastai would rewrite the message of an
-                # exception escaping a callback.
-                progress.hook_error, progress.ending = exc, "failed"
-                progress.error = _describe(exc)
-                raise CancelFitException() from None
-        if not (math.isfinite(raw) and math.isfinite(smooth)):
-            progress.ending = "diverged"
+        if not progress.add_batch(raw, smooth):  # a failing on_batch, or NaN/inf
             raise CancelFitException()
         self._stop_if_asked()
 

@@ -1,5 +1,6 @@
 """What every engine's worker shares, sweeps and trials, fastai and plain PyTorch alike: the
-stop signal it polls and the SIGINT block that keeps DataLoader workers alive.
+stop signal it polls, the SIGINT block that keeps DataLoader workers alive, and how an
+exception is recorded.
 
 Standard library only.
 """
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-__all__ = ["StopSignal", "sigint_blocked"]
+__all__ = ["StopSignal", "describe", "sigint_blocked"]
 
 
 class StopSignal(Protocol):
@@ -42,3 +43,8 @@ def sigint_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a sweep or a trial records it: ``"ValueError: the message"``."""
+    return f"{type(exc).__name__}: {exc}"

@@ -14,9 +14,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import nbformat
+
 from tests.browser import jupyter_harness as harness
 
 FINISHED = ("done", "diverged", "stopped", "failed")
+REPO = Path(__file__).resolve().parents[2]
+
+# Every bqplot toolbar of the widget hidden (a hovered figure shows its own).
+TOOLBARS_HIDDEN_JS = r"""
+() => Array.from(document.querySelectorAll('.lrw-root .toolbar_div')).every((toolbar) => {
+  const style = getComputedStyle(toolbar);
+  return style.display === 'none' || style.visibility === 'hidden' || Number(style.opacity) === 0;
+})
+"""
+
+
+def quickstart_cell(tag: str | None) -> str:
+    """The source of ``notebooks/quickstart.ipynb``'s code cell tagged ``tag`` (None: the
+    first code cell, the imports), so browser tests run the notebook users run."""
+    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    if tag is None:
+        return str(code[0].source)
+    return str(next(cell.source for cell in code if tag in cell.metadata.get("tags", [])))
+
+
+def widget_screenshot(lab: harness.LabNotebook, path: Path) -> Path:
+    """The whole widget, scrolled into view with the pointer off its figures (no toolbar)."""
+    lab.page.locator(".lrw-root").first.scroll_into_view_if_needed()
+    lab.page.mouse.move(0, 0)
+    lab.wait_js(TOOLBARS_HIDDEN_JS)
+    shot = lab.screenshot(path, ".lrw-root")
+    assert screenshot_ok(shot)
+    return shot
+
 
 # Installs window.__lrwState() and a sampler that records every distinct readout state.
 SAMPLER_JS = r"""

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from tests.browser import jupyter_harness as harness
@@ -77,22 +76,14 @@ COMPARE_JS = r"""
 """
 
 
-def _quickstart_cell(tag: str | None) -> str:
-    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    if tag is None:
-        return str(code[0].source)  # the imports
-    return str(next(cell.source for cell in code if tag in cell.metadata.get("tags", [])))
-
-
 @pytest.fixture(scope="module")
 def lab(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
     """quickstart's compare section, run, in one full-width page for the module."""
     cells = [
-        _quickstart_cell(None),
-        _quickstart_cell("learner"),
-        _quickstart_cell("compare"),
-        _quickstart_cell("compare-unfrozen"),
+        lrw_page.quickstart_cell(None),
+        lrw_page.quickstart_cell("learner"),
+        lrw_page.quickstart_cell("compare"),
+        lrw_page.quickstart_cell("compare-unfrozen"),
         "pass  # scratch cell for the tests",
     ]
     harness.write_notebook(lab_root / NOTEBOOK, cells)
@@ -137,7 +128,7 @@ def test_frozen_and_unfrozen_are_drawn_together(lab: harness.LabNotebook, tmp_pa
     rows = {row.rule: row.lr for row in lrw_page.rows(lab.page)}
     assert rows["valley"] == facts["valleys"][1]
 
-    shot = _screenshot(lab, tmp_path / "compare.png")
+    shot = lrw_page.widget_screenshot(lab, tmp_path / "compare.png")
     if os.environ.get("LRWIDGET_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "compare.png")
@@ -164,13 +155,13 @@ def test_narrow_and_dark_still_show_both(lab: harness.LabNotebook, tmp_path: Pat
         lab.wait_js(FITS_JS)
         state = _state(lab, "s.dashed === 1 && s.squares === 4")
         assert state["legend"] == ["unfrozen", "frozen"], state
-        _screenshot(lab, tmp_path / "compare-narrow.png")
+        lrw_page.widget_screenshot(lab, tmp_path / "compare-narrow.png")
     finally:
         page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     try:
         lab.set_theme("JupyterLab Dark")
         _state(lab, "s.dashed === 1 && s.squares === 4")
-        _screenshot(lab, tmp_path / "compare-dark.png")
+        lrw_page.widget_screenshot(lab, tmp_path / "compare-dark.png")
     finally:
         lab.set_theme("JupyterLab Light")
 
@@ -186,19 +177,3 @@ FITS_JS = r"""
     && rows.every((row) => row.getBoundingClientRect().right <= root.right + 1);
 }
 """
-
-TOOLBARS_HIDDEN_JS = r"""
-() => Array.from(document.querySelectorAll('.lrw-root .toolbar_div')).every((toolbar) => {
-  const style = getComputedStyle(toolbar);
-  return style.display === 'none' || style.visibility === 'hidden' || Number(style.opacity) === 0;
-})
-"""
-
-
-def _screenshot(lab: harness.LabNotebook, path: Path) -> Path:
-    lab.page.locator(".lrw-root").first.scroll_into_view_if_needed()
-    lab.page.mouse.move(0, 0)  # off the figure: a hovered bqplot figure shows its toolbar
-    lab.wait_js(TOOLBARS_HIDDEN_JS)
-    shot = lab.screenshot(path, ".lrw-root")
-    assert lrw_page.screenshot_ok(shot)
-    return shot

@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from tests.browser import jupyter_harness as harness
@@ -97,14 +96,6 @@ FITS_JS = r"""
 """
 
 
-def _quickstart_cell(tag: str | None) -> str:
-    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    if tag is None:
-        return str(code[0].source)  # the imports
-    return str(next(cell.source for cell in code if tag in cell.metadata.get("tags", [])))
-
-
 @pytest.fixture(scope="module")
 def lab(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
     """The notebook open in one full-width page for the whole module."""
@@ -125,7 +116,7 @@ def _show(lab: harness.LabNotebook, sweep: str) -> None:
     """Re-run the widget cell on the ``"recorded"`` or ``"real"`` sweep; wait until it is drawn,
     with fastai's settings, valley selected and "show how" on."""
     if sweep == "real":
-        lab.execute(_quickstart_cell(None) + "\n" + _quickstart_cell("learner"))
+        lab.execute(lrw_page.quickstart_cell(None) + "\n" + lrw_page.quickstart_cell("learner"))
     lab.execute(RECORDED if sweep == "recorded" else REAL, index=WIDGET_CELL)
     lab.wait_for(".lrw-figure .svg-figure")
     lrw_page.wait_finished(lab.page)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from tests.browser import jupyter_harness as harness
@@ -83,25 +82,11 @@ FITS_JS = r"""
 """
 
 # True once no bqplot toolbar shows (they fade out over 0.5 s once the pointer leaves).
-TOOLBARS_HIDDEN_JS = r"""
-() => Array.from(document.querySelectorAll('.lrw-root .toolbar_div')).every((toolbar) => {
-  const style = getComputedStyle(toolbar);
-  return style.display === 'none' || style.visibility === 'hidden' || Number(style.opacity) === 0;
-})
-"""
 
 PROGRESS = re.compile(
     r"^trial (?P<index>\d+) of (?P<count>\d+) · (?P<label>.+) (?P<lr>\d\.\d\de[+-]\d\d)"
     r" · batch (?P<batch>\d+) / (?P<batches>\d+)( · ETA ~\d+ s)?$"
 )
-
-
-def _quickstart_cell(tag: str | None) -> str:
-    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    if tag is None:
-        return str(code[0].source)  # the imports
-    return str(next(cell.source for cell in code if tag in cell.metadata.get("tags", [])))
 
 
 @dataclass(frozen=True)
@@ -130,9 +115,9 @@ def lab(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[An
     harness.write_notebook(
         lab_root / NOTEBOOK,
         [
-            _quickstart_cell(None),
-            _quickstart_cell("learner"),
-            _quickstart_cell("widget"),
+            lrw_page.quickstart_cell(None),
+            lrw_page.quickstart_cell("learner"),
+            lrw_page.quickstart_cell("widget"),
             PREPARE,
             CHECK,
             "pass  # scratch cell for the tests",
@@ -291,22 +276,13 @@ def test_trials_run_under_their_markers_and_leave_the_learner_unchanged(
     assert float(lab.execute("print(repr(learn.lr))").strip()) == facts["best"]
 
 
-def _screenshot(lab: harness.LabNotebook, path: Path) -> Path:
-    lab.page.locator(".lrw-root").first.scroll_into_view_if_needed()
-    lab.page.mouse.move(0, 0)  # off the figures: a hovered bqplot figure shows its toolbar
-    lab.wait_js(TOOLBARS_HIDDEN_JS)
-    shot = lab.screenshot(path, ".lrw-root")
-    assert lrw_page.screenshot_ok(shot)
-    return shot
-
-
 def test_trials_screenshots(lab: harness.LabNotebook, tried: Tried, tmp_path: Path) -> None:
     """Full width (docs/trials.png), then 620 px and the dark theme: the dots stay under
     their markers."""
     page = lab.page
     _select_best(lab, tried.facts["best"])
     _assert_strip(page, tried)
-    shot = _screenshot(lab, tmp_path / "trials.png")
+    shot = lrw_page.widget_screenshot(lab, tmp_path / "trials.png")
     if os.environ.get("LRWIDGET_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "trials.png")
@@ -316,13 +292,13 @@ def test_trials_screenshots(lab: harness.LabNotebook, tried: Tried, tmp_path: Pa
         lab.wait_js(FITS_JS)  # bqplot lays the figures out again at the new width
         lrw_page.assert_markers_match(page)
         _assert_strip(page, tried)
-        _screenshot(lab, tmp_path / "trials-narrow.png")
+        lrw_page.widget_screenshot(lab, tmp_path / "trials-narrow.png")
     finally:
         page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     try:
         lab.set_theme("JupyterLab Dark")
         lab.wait_for(".lrw-trials .svg-figure")
         _assert_strip(page, tried)
-        _screenshot(lab, tmp_path / "trials-dark.png")
+        lrw_page.widget_screenshot(lab, tmp_path / "trials-dark.png")
     finally:
         lab.set_theme("JupyterLab Light")

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from tests.browser import jupyter_harness as harness
@@ -69,24 +68,16 @@ for points, key in {states!r}:
     print(f"{{readout_key(points, w.beta) == key}},{{readout_key(points, 0.98) == key}}")"""
 
 
-def _quickstart_cell(tag: str | None) -> str:
-    notebook = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    if tag is None:
-        return str(code[0].source)  # the imports
-    return str(next(cell.source for cell in code if tag in cell.metadata.get("tags", [])))
-
-
 @pytest.fixture(scope="module")
 def lab(browser: Any, lab_server: harness.Server, lab_root: Path) -> Iterator[Any]:
     """The slow quickstart variant open in one page for the whole module."""
     harness.write_notebook(
         lab_root / NOTEBOOK,
         [
-            _quickstart_cell(None),
-            _quickstart_cell("learner"),
+            lrw_page.quickstart_cell(None),
+            lrw_page.quickstart_cell("learner"),
             SLOWDOWN,
-            _quickstart_cell("widget"),
+            lrw_page.quickstart_cell("widget"),
             CHECK,
             "pass  # scratch cell for the tests",
         ],

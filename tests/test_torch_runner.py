@@ -8,9 +8,7 @@ every ending, nothing written, bad input refused before any batch.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
-import random
 import re
 import threading
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from lrwidget import LRWidgetValueError, Sweep, SweepRunningError, run_torch_sweep
 from lrwidget.smoothing import ema_plain
 from tests.support.torch_models import MODELS, Case, build
+from tests.support.torch_state import Boom, raise_at, same, state_of, used_case
 
 torch_lr_finder = pytest.importorskip("torch_lr_finder")
 pytestmark = pytest.mark.peers
@@ -124,66 +123,6 @@ def test_two_param_groups_each_follow_their_own_schedule() -> None:
 
 
 # --- restored after every ending -----------------------------------------------------------------
-def _clone(value: Any) -> Any:
-    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
-
-
-def state_of(case: Case) -> dict[str, Any]:
-    """Everything of the user's that a sweep touches, copied, and the objects themselves."""
-    model, optimizer = case.model, case.optimizer
-    return {
-        "tensors": {key: _clone(value) for key, value in model.state_dict().items()},
-        "grads": [_clone(parameter.grad) for parameter in model.parameters()],
-        "requires_grad": [parameter.requires_grad for parameter in model.parameters()],
-        "training": [module.training for module in model.modules()],
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
-        "objects": (
-            [id(parameter) for parameter in model.parameters()],
-            [id(tensor) for state in optimizer.state.values() for tensor in state.values()],
-            [id(group) for group in optimizer.param_groups],
-        ),
-        "random": (torch.get_rng_state(), copy.deepcopy(np.random.get_state()), random.getstate()),
-    }
-
-
-def _equal(left: Any, right: Any) -> bool:
-    if isinstance(left, torch.Tensor):
-        return isinstance(right, torch.Tensor) and torch.equal(left, right)
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
-    if isinstance(left, list | tuple):
-        return len(left) == len(right) and all(map(_equal, left, right))
-    if isinstance(left, np.ndarray):
-        return bool(np.array_equal(left, right))
-    return bool(left == right)
-
-
-def used_case(name: str) -> Case:
-    """A case whose optimizer has state and whose parameters have gradients (one step taken),
-    left in eval mode: the sweep must give all of it back."""
-    case = build(name, seed=7)
-    inputs, labels = next(iter(case.train_loader))
-    case.criterion(case.model(inputs), labels).backward()
-    case.optimizer.step()
-    case.model.eval()
-    return case
-
-
-class Boom(RuntimeError):
-    pass
-
-
-def _raise_at(call: int, error: BaseException) -> Any:
-    calls = {"count": 0}
-
-    def hook(*_: Any) -> None:
-        calls["count"] += 1
-        if calls["count"] == call:
-            raise error
-
-    return hook
-
-
 ENDINGS = [
     "done",
     "diverged",
@@ -210,13 +149,13 @@ def test_everything_is_restored_after_every_ending(
         options["on_batch"] = lambda sweep: len(sweep) == 5 and stop.set()
     elif ending == "interrupt":
         error = KeyboardInterrupt()
-        case.criterion = _wrap(case.criterion, _raise_at(7, error))
+        case.criterion = _wrap(case.criterion, raise_at(7, error))
     elif ending == "model-error":
         error = Boom("forward failed")
-        case.model.register_forward_pre_hook(_raise_at(4, error))
+        case.model.register_forward_pre_hook(raise_at(4, error))
     elif ending == "on-batch-error":
         error = ValueError("callback failed")
-        options["on_batch"] = _raise_at(3, error)
+        options["on_batch"] = raise_at(3, error)
     before = state_of(case)
     sweep = Sweep(NUM_IT, 1e-5, options["end_lr"], stop_div=True)
     monkeypatch.chdir(tmp_path)
@@ -227,7 +166,7 @@ def test_everything_is_restored_after_every_ending(
         with pytest.raises(type(error)) as raised:
             ours(case, val=val, stop=stop, sweep=sweep, **options)
         assert raised.value is error and raised.value.lrwidget_sweep is sweep  # type: ignore[attr-defined]
-    assert _equal(state_of(case), before)
+    assert same(state_of(case), before)
     assert list(tmp_path.iterdir()) == []  # nothing written
     expected = {
         "done": ("done", NUM_IT),
@@ -257,7 +196,7 @@ def test_a_fresh_optimizer_is_left_without_state(name: str) -> None:
     case = build(name, seed=9)
     before = state_of(case)
     ours(case, val=True, end_lr=1)
-    assert not case.optimizer.state and _equal(state_of(case), before)
+    assert not case.optimizer.state and same(state_of(case), before)
 
 
 def test_a_second_sweep_on_the_same_model_is_refused() -> None:
@@ -319,7 +258,7 @@ def test_bad_input_is_refused_before_any_batch(
     before = state_of(case)
     with pytest.raises((LRWidgetValueError, TypeError), match=re.escape(message)):
         ours(case, **options)
-    assert calls == [] and _equal(state_of(case), before)
+    assert calls == [] and same(state_of(case), before)
 
 
 def test_explicit_device_and_a_list_of_batches() -> None:

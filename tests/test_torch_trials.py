@@ -8,10 +8,8 @@ batch; a stop ends the running trial within one batch.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
-import random
 import re
 import subprocess
 import sys
@@ -20,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
@@ -36,6 +33,7 @@ from lrwidget import (
 from lrwidget._torch_trials import MIN_STEPS
 from tests.support.comm import CommRecorder, click
 from tests.support.torch_models import MODELS, Case, build
+from tests.support.torch_state import Boom, raise_at, same, state_of, used_case
 
 LRS = (1e-3, 3e-2, 0.3)
 TIMEOUT = 120.0
@@ -146,67 +144,6 @@ def test_plain_sgd_keeps_its_momentum_off() -> None:
 
 
 # --- restored after every ending ----------------------------------------------------------------
-def _clone(value: Any) -> Any:
-    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
-
-
-def state_of(case: Case) -> dict[str, Any]:
-    """Everything of the user's that trials touch, copied, and the objects themselves."""
-    model, optimizer = case.model, case.optimizer
-    return {
-        "tensors": {key: _clone(value) for key, value in model.state_dict().items()},
-        "grads": [_clone(parameter.grad) for parameter in model.parameters()],
-        "requires_grad": [parameter.requires_grad for parameter in model.parameters()],
-        "training": [module.training for module in model.modules()],
-        "optimizer": copy.deepcopy(optimizer.state_dict()),
-        "optimizer_attributes": sorted(vars(optimizer)),
-        "objects": (
-            [id(parameter) for parameter in model.parameters()],
-            [id(tensor) for state in optimizer.state.values() for tensor in state.values()],
-            [id(group) for group in optimizer.param_groups],
-        ),
-        "random": (torch.get_rng_state(), copy.deepcopy(np.random.get_state()), random.getstate()),
-    }
-
-
-def _equal(left: Any, right: Any) -> bool:
-    if isinstance(left, torch.Tensor):
-        return isinstance(right, torch.Tensor) and torch.equal(left, right)
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
-    if isinstance(left, list | tuple):
-        return len(left) == len(right) and all(map(_equal, left, right))
-    if isinstance(left, np.ndarray):
-        return bool(np.array_equal(left, right))
-    return bool(left == right)
-
-
-def used_case(name: str) -> Case:
-    """A case whose optimizer has state and whose parameters have gradients (one step taken),
-    left in eval mode: the trials must give all of it back."""
-    case = build(name, seed=7)
-    inputs, labels = next(iter(case.train_loader))
-    case.criterion(case.model(inputs), labels).backward()
-    case.optimizer.step()
-    case.model.eval()
-    return case
-
-
-class Boom(RuntimeError):
-    pass
-
-
-def _raise_at(call: int, error: BaseException) -> Any:
-    calls = {"count": 0}
-
-    def hook(*_: Any) -> None:
-        calls["count"] += 1
-        if calls["count"] == call:
-            raise error
-
-    return hook
-
-
 def _counting(case: Case, hook: Any) -> None:
     criterion = case.criterion
 
@@ -261,13 +198,13 @@ def test_everything_is_restored_after_every_ending(
         _counting(case, lambda: (not case.model.training) and stop.set())
     elif ending == "interrupt":
         error = KeyboardInterrupt()
-        _counting(case, _raise_at(10 + 3 + 3, error))  # trial 1's third batch (3 validated)
+        _counting(case, raise_at(10 + 3 + 3, error))  # trial 1's third batch (3 validated)
     elif ending == "model-error":
         error = Boom("forward failed")
-        case.model.register_forward_pre_hook(_raise_at(4, error))
+        case.model.register_forward_pre_hook(raise_at(4, error))
     elif ending == "on-batch-error":
         error = ValueError("callback failed")
-        options["on_batch"] = _raise_at(10 + 3, error)
+        options["on_batch"] = raise_at(10 + 3, error)
     before = state_of(case)
     monkeypatch.chdir(tmp_path)
     if error is None or isinstance(error, Boom):
@@ -277,7 +214,7 @@ def test_everything_is_restored_after_every_ending(
             trials_of(case, lrs, **options)
         assert raised.value is error
         trials = raised.value.lrwidget_trials  # type: ignore[attr-defined]
-    assert _equal(state_of(case), before)
+    assert same(state_of(case), before)
     assert list(tmp_path.iterdir()) == []  # nothing written
     statuses, counts = ENDINGS[ending]
     assert [trial.status for trial in trials] == statuses
@@ -296,7 +233,7 @@ def test_a_fresh_optimizer_is_left_without_state() -> None:
     case = build("cnn", seed=9)
     before = state_of(case)
     trials_of(case, [1e-2], epochs=2)
-    assert not case.optimizer.state and _equal(state_of(case), before)
+    assert not case.optimizer.state and same(state_of(case), before)
 
 
 def test_trials_and_sweeps_on_one_model_exclude_each_other() -> None:
@@ -392,7 +329,7 @@ def test_bad_input_is_refused_before_any_batch(
     lrs = options.pop("lrs", LRS)
     with pytest.raises((LRWidgetValueError, TypeError), match=re.escape(message)):
         trials_of(case, lrs, **options)
-    assert calls == [] and _equal(state_of(case), before)
+    assert calls == [] and same(state_of(case), before)
 
 
 def test_the_shortest_trial_allowed_runs() -> None:
@@ -440,7 +377,7 @@ def test_try_on_the_torch_widget_runs_the_suggestions_and_restores_everything(
     assert suggestions and not widget.controls.try_button.disabled
     click(widget.controls.try_button)
     widget.wait(timeout=TIMEOUT, chart=True)
-    assert _equal(state_of(case), before)
+    assert same(state_of(case), before)
     trials = widget.trials
     assert [trial.lr for trial in trials] == list(dict.fromkeys(suggestions))
     assert all(trial.status in ("done", "diverged") and len(trial.raw_losses) for trial in trials)
@@ -474,7 +411,7 @@ def test_the_widget_trials_equal_the_headless_ones_and_stop_ends_them(
     widget.wait(timeout=TIMEOUT)
     statuses = [trial.status for trial in widget.trials]
     assert statuses[0] == "stopped" and statuses[1:] == ["stopped", "stopped"]
-    assert _equal(state_of(case), before)
+    assert same(state_of(case), before)
 
 
 def test_a_torch_sweep_that_diverges_names_torch_lr_finders_rule(

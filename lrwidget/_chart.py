@@ -45,6 +45,7 @@ from lrwidget._chart_marks import (
     SPAN_FILL_OPACITY,
     axes,
     control_marks,
+    decade_ticks,
     divergence_marks,
     label_marks,
     loss_marks,
@@ -163,6 +164,17 @@ class LossChart:
         if not enabled:
             with self.x_scale.hold_sync():
                 self.x_scale.min, self.x_scale.max = self.full_range
+
+    def range_changes(self, start_lr: float, end_lr: float) -> list[Change]:
+        """What showing the LR axis from ``start_lr`` to ``end_lr`` changes (nothing when it
+        shows that already): its ends, a zoom reset with them, and its decade ticks."""
+        if (start_lr, end_lr) == self.full_range:
+            return []
+        self.full_range = (start_lr, end_lr)
+        return [
+            (self.x_scale, {"min": start_lr, "max": end_lr}),
+            (self.x_axis, {"tick_values": decade_ticks(start_lr, end_lr)}),
+        ]
 
     def visible(self) -> tuple[float, float] | None:
         """The LR range on screen when zoomed in or panned; None when it is the whole axis."""

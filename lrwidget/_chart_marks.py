@@ -39,15 +39,19 @@ def tooltip(css_class: str) -> widgets.HTML:
     return tooltip
 
 
+def decade_ticks(start_lr: float, end_lr: float) -> np.ndarray | None:
+    """A tick per power of ten between the ends (None, bqplot's own ticks, for fewer than 2)."""
+    decades = np.arange(math.ceil(math.log10(start_lr)), math.floor(math.log10(end_lr)) + 1)
+    return 10.0**decades if len(decades) >= 2 else None
+
+
 def axes(x_scale: Any, loss_scale: Any, start_lr: float, end_lr: float) -> tuple[Any, ...]:
     """The LR axis (log scale, a tick per decade) and the loss axis."""
-    decades = np.arange(math.ceil(math.log10(start_lr)), math.floor(math.log10(end_lr)) + 1)
-    tick_values = 10.0**decades if len(decades) >= 2 else None
     x_axis = bqplot.Axis(
         scale=x_scale,
         label="learning rate (log scale)",
         tick_format=".0e",
-        tick_values=tick_values,
+        tick_values=decade_ticks(start_lr, end_lr),
         grid_lines="dashed",
     )
     y_axis = bqplot.Axis(

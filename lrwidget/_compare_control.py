@@ -19,8 +19,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from lrwidget._compare_row import compare_changes
 from lrwidget._compare_view import (
     Compared,
@@ -321,21 +319,14 @@ class CompareControl:
     def _axis_changes(self, drawn: Sequence[Sweep]) -> list[Change]:
         """The LR axis spans every drawn sweep (the union of their ranges): when that changes,
         the axis, its ticks and the current view's ends follow (a zoom is reset)."""
-        chart = self._chart
         if not drawn:
             return []
         start, end = union_range(drawn)
-        if (start, end) == chart.full_range:
-            return []
-        chart.full_range = (start, end)
-        self._frames.start_lr, self._frames.end_lr = start, end
-        decades = np.arange(math.ceil(math.log10(start)), math.floor(math.log10(end)) + 1)
-        ticks = 10.0**decades if len(decades) >= 2 else None
-        self._visible = None
-        return [
-            (chart.x_scale, {"min": start, "max": end}),
-            (chart.x_axis, {"tick_values": ticks}),
-        ]
+        pending = self._chart.range_changes(start, end)
+        if pending:  # the current view's ends follow, and the zoom is reset
+            self._frames.start_lr, self._frames.end_lr = start, end
+            self._visible = None
+        return pending
 
     def _on_checkbox(self, _change: dict[str, Any]) -> None:
         """A "show" checkbox was ticked or cleared in the browser."""

@@ -191,3 +191,18 @@ def test_the_mimebundle_before_a_sweep_says_ready_and_draws_no_chart(
     widget.wait(TIMEOUT, chart=True)
     # A repr is computed when asked: it shows the sweep's real state.
     assert "status='done'" in repr(widget) and "points=100" in repr(widget)
+
+
+def test_hovering_a_dot_pinned_above_the_axis_gives_its_batch_and_loss(
+    comm_recorder: CommRecorder,
+) -> None:
+    lrs = [1e-7 * 1.2**index for index in range(100)]
+    losses = [2.0 - 0.01 * index for index in range(60)] + [1.4] * 40
+    losses[80] = 40.0  # one batch that blew up, far above the curve
+    widget = LRFinderWidget.from_sweep(Sweep.from_arrays(lrs, losses))
+    chart = widget._chart
+    assert list(chart.above.x) == [lrs[80]]  # pinned at the top edge
+    widget._frames._on_point_hover(chart.above, {"data": {"x": lrs[80], "y": chart.above.y[0]}})
+    # batches count from 1 in the tooltip, as in the progress text
+    tooltip = chart.above.tooltip.value
+    assert "batch 81 ·" in tooltip and "raw loss 40 ·" in tooltip
